@@ -1,0 +1,147 @@
+"""The training backend: what a mixing method may do to the model it is mixing data for.
+
+Mixing methods (``raymix.methods``) never touch a model, an optimizer or a data loader directly.
+They drive a :class:`TrainingBackend`, which is implemented twice:
+
+* :class:`raymix.sim.SimBackend` — a mixing-law simulator with a known right answer (milliseconds);
+* :class:`raymix.train.ModelBackend` — a real GPT-NeoX model trained on group-tagged token shards.
+
+so that every method runs, and is tested, end to end on both.  The backend knows nothing of Ray.
+
+Lifecycle: construct → optionally ``load_state_dict`` → any sequence of ``train`` / ``proxy_train`` /
+``evaluate`` calls → ``state_dict`` at any point between calls.  ``step`` is the backend's own global
+optimizer-step counter; it is part of the state and survives checkpoint/resume and hand-offs between
+trials (Tune's ``training_iteration`` does not).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class TrainStats:
+    """What a stretch of training reports.
+
+    Attributes:
+        steps: optimizer steps taken by this call.
+        group_train_loss: ``(m,)`` mean per-token training loss per group over the call; ``nan`` for a
+            group that got no examples.
+        group_examples: ``(m,)`` number of sequences drawn per group over the call.
+    """
+
+    steps: int
+    group_train_loss: np.ndarray
+    group_examples: np.ndarray
+
+
+@dataclass
+class ProxySignals:
+    """Per-step signals handed to a proxy method's weight update (DoReMi, DoGE).
+
+    Attributes:
+        step: global step about to be taken (0-based).
+        lr: learning rate of that step.
+        train_loss: ``(m,)`` per-group mean token loss of the model on this step's batch (``nan`` where
+            the group is absent from the batch).
+        reference_loss: ``(m,)`` the same batch under the frozen reference model (DoReMi), else None.
+        alignment: ``(m,)`` ⟨g_i, g_val⟩ — gradient of group i's training loss dotted with the gradient of
+            the validation part of the batch (DoGE), else None.  Computed on the device.
+        grad_norm: ``(m,)`` ‖g_i‖ (DoGE), else None.
+    """
+
+    step: int
+    lr: float
+    train_loss: np.ndarray
+    reference_loss: np.ndarray | None = None
+    alignment: np.ndarray | None = None
+    grad_norm: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: A proxy method's per-step rule: signals of the batch → the group weights of this step's objective.
+WeightRule = Callable[[ProxySignals], np.ndarray]
+
+
+class TrainingBackend(ABC):
+    """A model being trained on ``m`` data groups, plus fixed per-group evaluation sets."""
+
+    #: Group names, in the order of every ``(m,)`` array the backend takes or returns.
+    groups: tuple[str, ...]
+
+    @property
+    def m(self) -> int:
+        return len(self.groups)
+
+    @property
+    @abstractmethod
+    def step(self) -> int:
+        """Global optimizer steps taken so far (own counter, restored by ``load_state_dict``)."""
+
+    @property
+    @abstractmethod
+    def total_steps(self) -> int:
+        """Length S of the run this backend belongs to (the LR schedule's horizon)."""
+
+    @property
+    @abstractmethod
+    def batch_size(self) -> int:
+        """Sequences per optimizer step."""
+
+    @abstractmethod
+    def train(self, steps: int, mixture: np.ndarray | None = None, *, counts: np.ndarray | None = None) -> TrainStats:
+        """Train ``steps`` optimizer steps.
+
+        Exactly one of:
+            mixture: ``(m,)`` proportions; each batch is composed per example, the group counts of a
+                batch drawn ``~ Multinomial(batch_size, p)`` (paper App. D).
+            counts: ``(m,)`` non-negative integers summing to ``batch_size``: fixed per-batch counts
+                (used by LearnParams segments so that no group is rounded away or made negative).
+        """
+
+    @abstractmethod
+    def proxy_train(self, steps: int, rule: WeightRule, *, reference: bool = False, alignment: bool = False,
+                    val_fraction: float = 0.0) -> TrainStats:
+        """Train a proxy model with a per-step reweighted objective (DoReMi / DoGE; paper Lemma 3).
+
+        Each step draws a stratified batch (equal counts per group; with ``val_fraction`` > 0 that
+        fraction of the batch is drawn from the validation split instead, for DoGE), computes the
+        :class:`ProxySignals` asked for (``reference`` needs :meth:`set_reference` first; ``alignment``
+        computes per-group gradients), calls ``rule`` and updates the model with the objective
+        ``Σ_i w_i · L_train,i`` for the returned weights ``w``.
+        """
+
+    @abstractmethod
+    def set_reference(self, state: dict[str, Any]) -> None:
+        """Freeze a copy of another backend's trained model (``state_dict`` of it) as DoReMi's reference."""
+
+    @abstractmethod
+    def evaluate(self, split: str = "val", *, max_examples: int | None = None) -> np.ndarray:
+        """``(m,)`` mean per-token loss per group on the fixed cached evaluation set of ``split``.
+
+        ``max_examples`` limits each group to the first that many cached sequences (Aioli's LearnParams
+        evaluation subset); None uses the whole cached set.  Losses are accumulated in fp32 or better.
+        """
+
+    def perplexity(self, split: str = "test") -> np.ndarray:
+        """``(m,)`` per-group perplexity ``exp(mean token loss)``."""
+        return np.exp(self.evaluate(split))
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything that changes during training (model, optimizer, schedule, sampler, RNGs, step)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` exactly: the next ``train`` call gives the same losses."""
+
+    def model_state(self) -> dict[str, Any]:
+        """The state a DoReMi reference needs (defaults to the whole state)."""
+        return self.state_dict()

@@ -1,0 +1,63 @@
+"""The one error hierarchy of raymix.
+
+Every error raised on bad input derives from :class:`RaymixError`, quotes the bad value and says how
+to fix it.  Subclasses also derive from the matching builtin (``ValueError``, ``KeyError``, ...) so
+callers that already catch those keep working.
+"""
+
+from __future__ import annotations
+
+
+class RaymixError(Exception):
+    """Base class of every error raymix raises on purpose."""
+
+
+class ConfigError(RaymixError, ValueError):
+    """A configuration field has an invalid value (type, range, or inconsistency with another field)."""
+
+
+class MixtureError(RaymixError, ValueError):
+    """Mixture proportions are not a valid point of the simplex, or name the wrong groups."""
+
+
+class NotFittedError(RaymixError, RuntimeError):
+    """A mixing law (or another estimator) was used before ``fit``."""
+
+
+class FitError(RaymixError, RuntimeError):
+    """A law or estimator could not be fitted from the given observations (shape, NaN, rank)."""
+
+
+class DataError(RaymixError, ValueError):
+    """Bad or inconsistent training data: shards, manifests, sources, splits."""
+
+
+class EmptyGroupError(DataError):
+    """A data group has no documents or no tokens."""
+
+
+class SplitNotFoundError(DataError, KeyError):
+    """A split (train/val/test) is missing from a shard directory."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ShardError(DataError):
+    """A shard file or manifest is corrupt, incomplete or inconsistent."""
+
+
+class TokenizerMismatchError(DataError):
+    """Tokenizer of the shards, the model or the caller disagree (hash or vocabulary size)."""
+
+
+class SourceUnavailableError(DataError):
+    """A corpus source cannot be fetched or read (missing package, file, network)."""
+
+
+class MethodError(RaymixError, ValueError):
+    """A mixing method was asked for something it cannot do (unknown name, bad phase results)."""
+
+
+class CheckpointError(RaymixError, RuntimeError):
+    """A checkpoint is missing, corrupt, or belongs to a different run configuration."""

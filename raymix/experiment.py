@@ -1,0 +1,117 @@
+"""Experiments: several methods × seeds on one data setting, results stored as tidy files.
+
+``run_experiment(config)`` plans every (method, seed) with :mod:`raymix.methods`, trains the runs on
+Ray Tune (``executor="tune"``, the default) or in-process (``executor="local"``), and writes, per
+finished method and seed, one JSON file under ``<out>/results/`` (temp file + rename: a file that exists
+is complete).  ``raymix report`` and :func:`raymix.report.load_results` read them back.
+
+A method name ``"aioli+X"`` means method X in the restricted setting with its proportions handed to
+Aioli for the full run (paper §6.2, Table 3).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raymix.config import Config, check
+from raymix.errors import ConfigError
+from raymix.methods import MethodResult, MixingProblem, get_method, run_method
+from raymix.methods.driver import BackendSpec, LocalExecutor, backend_groups
+from raymix.methods.registry import METHODS
+
+HANDOFF_PREFIX = "aioli+"
+
+
+def parse_method(label: str) -> tuple[str, bool]:
+    """``"aioli+grid_search"`` → ("grid_search", True); ``"dml"`` → ("dml", False)."""
+    if label.startswith(HANDOFF_PREFIX):
+        base = label[len(HANDOFF_PREFIX):]
+        if base in ("aioli", "aioli_static", "aioli_diagonal", "stratified"):
+            raise ConfigError(f"{label!r}: Aioli+method needs a method that learns p on short runs, not {base!r}")
+        name, handoff = base, True
+    else:
+        name, handoff = label, False
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {label!r}; valid: {sorted(METHODS)} and 'aioli+<method>'")
+    return name, handoff
+
+
+@dataclass
+class ExperimentConfig(Config):
+    """A comparison of methods on one data setting (one row per method in the paper-style table)."""
+
+    methods: tuple[str, ...] = ("stratified", "aioli")
+    seeds: tuple[int, ...] = (0,)
+    total_steps: int = 1000
+    setting: str = "unrestricted"
+    rounds: int = 10
+    method_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    aioli: dict[str, Any] = field(default_factory=dict)
+    backend: BackendSpec = field(default_factory=BackendSpec)
+    tune: dict[str, Any] = field(default_factory=dict)
+    executor: str = "tune"
+    out: str = "raymix_results"
+    name: str = "compare"
+
+    def validate(self) -> None:
+        check(len(self.methods) >= 1, "give at least one method")
+        for m in self.methods:
+            parse_method(m)
+        check(len(self.seeds) >= 1, "give at least one seed")
+        check(self.executor in ("tune", "local"), f"executor must be 'tune' or 'local', got {self.executor!r}")
+        if any(m.startswith(HANDOFF_PREFIX) for m in self.methods):
+            check(self.setting == "restricted",
+                  f"Aioli+method rows ({[m for m in self.methods if m.startswith(HANDOFF_PREFIX)]}) belong to the "
+                  f"restricted setting; pass setting='restricted' (got {self.setting!r})")
+
+
+def result_path(out: str | os.PathLike, label: str, seed: int) -> Path:
+    safe = label.replace("+", "_plus_")
+    return Path(out) / "results" / f"{safe}-seed{seed}.json"
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def make_executor(cfg: ExperimentConfig, label: str, seed: int):
+    if cfg.executor == "local":
+        return LocalExecutor(cfg.backend)
+    from raymix.tune.executor import TuneExecutor, TuneSettings
+
+    settings = TuneSettings.from_dict({"storage_path": str(Path(cfg.out).resolve() / "tune"), **cfg.tune,
+                                       "experiment": f"{cfg.name}-{label.replace('+', '_plus_')}-s{seed}"})
+    return TuneExecutor(cfg.backend, settings)
+
+
+def run_experiment(cfg: ExperimentConfig, *, progress: Callable[[str], None] | None = None) -> list[MethodResult]:
+    """Run every (method, seed) of ``cfg``; returns the results in order and writes them under ``cfg.out``."""
+    say = progress or (lambda s: None)
+    groups = backend_groups(cfg.backend)
+    results = []
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(Path(cfg.out) / "experiment.json", cfg.to_dict())
+    for seed in cfg.seeds:
+        for label in cfg.methods:
+            name, handoff = parse_method(label)
+            problem = MixingProblem(groups=tuple(groups), total_steps=cfg.total_steps, seed=int(seed),
+                                    setting=cfg.setting, with_aioli=handoff, rounds=cfg.rounds, aioli=dict(cfg.aioli))
+            method = get_method(name, cfg.method_configs.get(label, cfg.method_configs.get(name)))
+            say(f"[{label} seed={seed}] planning on {len(groups)} groups, S={cfg.total_steps}, {cfg.setting}")
+            t0 = time.perf_counter()
+            res = run_method(method, problem, make_executor(cfg, label, seed))
+            res.method = label
+            _write_json_atomic(result_path(cfg.out, label, seed), res.to_dict())
+            say(f"[{label} seed={seed}] avg test PPL {res.final.avg_test_ppl:.3f} "
+                f"({len(res.runs)} runs, {time.perf_counter() - t0:.1f}s)")
+            results.append(res)
+    return results

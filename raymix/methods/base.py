@@ -1,0 +1,167 @@
+"""Mixing methods as short, declarative plans of training runs.
+
+A method is a generator of *phases*: ``plan(problem)`` yields :class:`Phase` objects (sets of
+independent :class:`RunSpec`, which an executor trains — in-process or as Ray Tune trials), receives
+the list of :class:`RunResult` back, and finally *returns* the :class:`RunSpec` of the final run.
+:func:`run_method` drives that generator with any :class:`Executor`.
+
+Lifecycle of a method object: ``method = get_method(name, **config)`` → ``result = run_method(method,
+problem, executor)``; a method keeps no state between plans, so one object can plan many problems.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from raymix.config import Config, check
+from raymix.errors import ConfigError, MethodError
+from raymix.methods.policies import AioliConfig
+from raymix.methods.runs import RunResult, RunSpec
+
+SETTINGS = ("unrestricted", "restricted")
+
+
+@dataclass
+class MixingProblem(Config):
+    """What every method is asked to solve: m groups, a final run of S steps, a budget setting."""
+
+    groups: tuple[str, ...] = ()
+    total_steps: int = 5000
+    seed: int = 0
+    setting: str = "unrestricted"
+    with_aioli: bool = False
+    rounds: int = 10
+    aioli: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        check(len(self.groups) >= 2, f"a mixing problem needs at least 2 groups, got {list(self.groups)!r}")
+        check(len(set(self.groups)) == len(self.groups), f"group names must be unique, got {list(self.groups)!r}")
+        check(int(self.total_steps) >= 1, f"total_steps (S) must be >= 1, got {self.total_steps!r}")
+        check(self.setting in SETTINGS, f"setting must be one of {SETTINGS}, got {self.setting!r}")
+        check(int(self.rounds) >= 1, f"rounds must be >= 1, got {self.rounds!r}")
+        check(not self.with_aioli or self.setting == "restricted",
+              "with_aioli (Aioli+method) belongs to the restricted setting (paper §6.2); set setting='restricted'")
+        AioliConfig.from_dict(self.aioli)  # validate early: a bad handoff config must not surface after the sweep
+
+    @property
+    def m(self) -> int:
+        return len(self.groups)
+
+    @property
+    def restricted(self) -> bool:
+        return self.setting == "restricted"
+
+
+@dataclass
+class Phase:
+    """A set of independent runs (one Tune experiment when run on Ray)."""
+
+    name: str
+    runs: list[RunSpec]
+
+
+@dataclass
+class MethodResult:
+    """Outcome of a method: the final run, every extra run it used, and the proportions it chose."""
+
+    method: str
+    problem: MixingProblem
+    final: RunResult
+    runs: list[RunResult]
+    mixture: list[float] | None
+    wall_time_s: float = 0.0
+
+    @property
+    def extra_runs(self) -> list[RunResult]:
+        return [r for r in self.runs if r.spec.role not in ("final", "truncated")]
+
+    @property
+    def extra_steps(self) -> int:
+        """Training steps spent learning p outside the final run (paper Table 11 budget)."""
+        return int(sum(r.spec.steps for r in self.runs if r.spec.role not in ("final", "truncated")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "problem": self.problem.to_dict(), "final": self.final.to_dict(),
+                "runs": [r.to_dict() for r in self.runs], "mixture": self.mixture, "wall_time_s": self.wall_time_s,
+                "extra_steps": self.extra_steps}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MethodResult:
+        return cls(method=d["method"], problem=MixingProblem.from_dict(d["problem"]),
+                   final=RunResult.from_dict(d["final"]), runs=[RunResult.from_dict(r) for r in d["runs"]],
+                   mixture=d["mixture"], wall_time_s=d.get("wall_time_s", 0.0))
+
+
+Plan = Generator[Phase, list[RunResult], RunSpec]
+
+
+class Executor(ABC):
+    """Trains the runs of a phase.  Lifecycle: ``run_phase`` once per phase, in plan order; a later phase
+    may name earlier runs in ``resume_from`` / ``reference_from``, so the executor keeps their checkpoints."""
+
+    @abstractmethod
+    def run_phase(self, phase: Phase, problem: MixingProblem) -> list[RunResult]:
+        """Train every run of ``phase``; results in the order of ``phase.runs``."""
+
+
+class MixingMethod(ABC):
+    """A data-mixing method of the LMO framework (paper Table 1) as a plan of runs."""
+
+    name: ClassVar[str]
+    config_cls: ClassVar[type[Config]]
+    #: extra training runs used in the unrestricted setting, as in the paper's Table 2 ("10", "m", ...)
+    extra_runs: ClassVar[str] = "0"
+
+    def __init__(self, config: Config | dict[str, Any] | None = None, **overrides: Any) -> None:
+        if isinstance(config, Config):
+            config = config.to_dict()
+        self.config = self.config_cls.from_dict({**(config or {}), **overrides})
+
+    @abstractmethod
+    def plan(self, problem: MixingProblem) -> Plan:
+        """Yield phases, receive their results, return the final run's spec."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config.to_dict()})"
+
+
+def run_method(method: MixingMethod, problem: MixingProblem, executor: Executor) -> MethodResult:
+    """Drive ``method.plan(problem)`` to completion on ``executor``."""
+    t0 = time.perf_counter()
+    gen = method.plan(problem)
+    runs: list[RunResult] = []
+    names: set[str] = set()
+    try:
+        phase = next(gen)
+        while True:
+            for spec in phase.runs:
+                if spec.name in names:
+                    raise MethodError(f"method {method.name!r} planned two runs named {spec.name!r}")
+                names.add(spec.name)
+            results = executor.run_phase(phase, problem)
+            runs.extend(results)
+            phase = gen.send(results)
+    except StopIteration as stop:
+        final_spec = stop.value
+    if not isinstance(final_spec, RunSpec):
+        raise MethodError(f"method {method.name!r} must return the final RunSpec, got {final_spec!r}")
+    final = executor.run_phase(Phase("final", [final_spec]), problem)[0]
+    runs.append(final)
+    # The learned static p of offline/proxy methods; for dynamic final runs the average over rounds (Table 19).
+    mixture = final_spec.tags.get("mixture", final.summary.get("average_mixture"))
+    return MethodResult(method=method.name, problem=problem, final=final, runs=runs,
+                        mixture=None if mixture is None else [float(x) for x in mixture],
+                        wall_time_s=time.perf_counter() - t0)
+
+
+def check_mixture_len(p: np.ndarray, problem: MixingProblem, what: str) -> np.ndarray:
+    p = np.asarray(p, dtype=float)
+    if p.shape != (problem.m,):
+        raise ConfigError(f"{what} has shape {p.shape}, expected ({problem.m},) for groups {list(problem.groups)}")
+    return p

@@ -1,0 +1,202 @@
+"""Running one :class:`RunSpec`: build its backend and policy, step rounds, checkpoint, hand off.
+
+:class:`RunDriver` is the one place that knows how a run proceeds; the in-process
+:class:`LocalExecutor` and the Ray Tune trainable (``raymix.tune.trainable``) both use it, so a run
+behaves identically with and without Ray.
+
+Checkpoint semantics:
+  * ``state_dict()`` holds the backend's state (model, optimizer, schedule, sampler, RNGs, own step
+    counter), the policy's state, the spec and the round history: ``load_state_dict`` resumes the *same*
+    run exactly (Tune restore, fault tolerance).
+  * ``handoff_state`` (constructor) takes only the backend's state from another run's checkpoint: the run
+    continues that model and step counter with a *new* policy (restricted "Aioli+method").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from raymix.backend import TrainingBackend
+from raymix.config import Config, check
+from raymix.errors import CheckpointError, ConfigError
+from raymix.methods.base import Executor, MixingProblem, Phase
+from raymix.methods.policies import build_policy
+from raymix.methods.runs import RoundReport, RunResult, RunSpec
+
+
+@dataclass
+class BackendSpec(Config):
+    """Which backend every run of an experiment trains on.
+
+    ``kind="sim"``: the mixing-law simulator (``raymix.sim``), scenario by name.
+    ``kind="model"``: a GPT-NeoX model (``raymix.train.ModelBackend``) on the token shards at ``shards``.
+    """
+
+    kind: str = "sim"
+    scenario: str = "two_group_interacting"
+    sim_options: dict[str, Any] = field(default_factory=dict)
+    shards: str | None = None
+    model: str = "tiny"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    streaming: str = "local"
+
+    def validate(self) -> None:
+        check(self.kind in ("sim", "model"), f"backend kind must be 'sim' or 'model', got {self.kind!r}")
+        check(self.streaming in ("local", "ray"), f"streaming must be 'local' or 'ray', got {self.streaming!r}")
+        if self.kind == "model":
+            check(bool(self.shards), "a model backend needs the path of a shard directory (shards=...); "
+                                     "build one with `raymix data build`")
+
+
+def build_backend(spec: BackendSpec, run: RunSpec) -> TrainingBackend:
+    """A fresh backend for ``run``: seeded with ``run.seed``, LR horizon ``run.total_steps``."""
+    if spec.kind == "sim":
+        from raymix.sim import SimBackend
+
+        return SimBackend.from_preset(spec.scenario, seed=run.seed, total_steps=run.total_steps, **spec.sim_options)
+    from raymix.model.presets import ModelConfig
+    from raymix.train.config import TrainConfig
+    from raymix.train.model_backend import from_shards
+
+    train = TrainConfig.from_dict({**spec.train, "total_steps": run.total_steps, "seed": run.seed})
+    mcfg = ModelConfig.from_preset(spec.model).replace(**spec.model_options)
+    return from_shards(spec.shards, mcfg, train, streaming=spec.streaming)
+
+
+def backend_groups(spec: BackendSpec) -> tuple[str, ...]:
+    """Group names of the data the backend trains on (without building a model)."""
+    if spec.kind == "sim":
+        from raymix.sim import get_preset
+
+        return tuple(get_preset(spec.scenario).groups)
+    from raymix.data.manifest import load_manifest
+
+    return tuple(load_manifest(spec.shards).groups)
+
+
+def reference_model_state(spec: BackendSpec, state: dict[str, Any]) -> dict[str, Any]:
+    """What ``backend.set_reference`` needs, from a finished run's checkpoint state (DoReMi's reference)."""
+    run = RunSpec.from_dict(state["spec"])
+    backend = build_backend(spec, run)
+    backend.load_state_dict(state["backend"])
+    return backend.model_state()
+
+
+class RunDriver:
+    """Drives one run: ``round()`` until ``done``, then ``result()``."""
+
+    def __init__(self, spec: RunSpec, backend: TrainingBackend, *, handoff_state: dict[str, Any] | None = None,
+                 reference_state: dict[str, Any] | None = None) -> None:
+        self.spec = spec
+        self.backend = backend
+        if handoff_state is not None:
+            self.backend.load_state_dict(handoff_state["backend"])
+            if self.backend.step > spec.steps:
+                raise CheckpointError(f"run {spec.name!r} resumes {spec.resume_from!r} at step {self.backend.step}, "
+                                      f"past its own stop step {spec.steps}")
+        if reference_state is not None:
+            self.backend.set_reference(reference_state)
+        self.policy = build_policy(spec.policy, spec.policy_config, tuple(backend.groups), spec.steps, seed=spec.seed)
+        self.history: list[RoundReport] = []
+        self.wall_time_s = 0.0
+        self._final: tuple[list[float], list[float]] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.policy.done(self.backend)
+
+    def round(self) -> RoundReport:
+        if self.done:
+            raise ConfigError(f"run {self.spec.name!r} is already complete at step {self.backend.step}")
+        t0 = time.perf_counter()
+        report = self.policy.run_round(self.backend)
+        self.history.append(report)
+        self.wall_time_s += time.perf_counter() - t0
+        return report
+
+    def run_to_end(self) -> RunResult:
+        while not self.done:
+            self.round()
+        return self.result()
+
+    def final_losses(self) -> tuple[list[float], list[float]]:
+        """Final (val, test) per-group losses on the full cached evaluation sets (computed once)."""
+        if self._final is None:
+            t0 = time.perf_counter()
+            val = self.backend.evaluate("val")
+            test = self.backend.evaluate("test")
+            self.wall_time_s += time.perf_counter() - t0
+            self._final = ([float(x) for x in val], [float(x) for x in test])
+        return self._final
+
+    def result(self, checkpoint: str | None = None) -> RunResult:
+        val, test = self.final_losses()
+        return RunResult(spec=self.spec, groups=list(self.backend.groups), val_loss=val, test_loss=test,
+                         history=list(self.history), summary=self.policy.summary(), checkpoint=checkpoint,
+                         wall_time_s=self.wall_time_s)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec.to_dict(), "backend": self.backend.state_dict(),
+                "policy": self.policy.state_dict(), "history": [h.to_dict() for h in self.history],
+                "wall_time_s": self.wall_time_s, "final": self._final}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = RunSpec.from_dict(state["spec"])
+        if saved.name != self.spec.name or saved.policy != self.spec.policy:
+            raise CheckpointError(f"checkpoint of run {saved.name!r} ({saved.policy}) cannot restore run "
+                                  f"{self.spec.name!r} ({self.spec.policy}); use resume_from for a hand-off")
+        self.backend.load_state_dict(state["backend"])
+        self.policy.load_state_dict(state["policy"])
+        self.history = [RoundReport.from_dict(h) for h in state["history"]]
+        self.wall_time_s = float(state["wall_time_s"])
+        self._final = state.get("final")
+
+
+class LocalExecutor(Executor):
+    """Trains runs one after another in this process (no Ray): simulator studies, tests, tiny CPU runs.
+
+    Final states of finished runs are kept in memory so later phases can resume them (hand-off) or use
+    them as references; ``keep_states=False`` drops states no later run can name.
+    """
+
+    def __init__(self, backend: BackendSpec | None = None) -> None:
+        self.backend_spec = backend or BackendSpec()
+        self.states: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, RunResult] = {}
+
+    def run_phase(self, phase: Phase, problem: MixingProblem) -> list[RunResult]:
+        out = []
+        for spec in phase.runs:
+            if spec.resume_from is not None and spec.resume_from not in self.states:
+                raise CheckpointError(f"run {spec.name!r} resumes unknown run {spec.resume_from!r}; "
+                                      f"finished runs: {sorted(self.states)}")
+            if spec.reference_from is not None and spec.reference_from not in self.states:
+                raise CheckpointError(f"run {spec.name!r} needs reference run {spec.reference_from!r}, "
+                                      f"which has not finished; finished runs: {sorted(self.states)}")
+            backend = build_backend(self.backend_spec, spec)
+            ref = None
+            if spec.reference_from is not None:
+                ref = reference_model_state(self.backend_spec, self.states[spec.reference_from])
+            handoff = self.states.get(spec.resume_from) if spec.resume_from else None
+            driver = RunDriver(spec, backend, handoff_state=handoff, reference_state=ref)
+            if handoff is not None and driver.done:
+                # The resumed run already reached this run's stop step: its result is this run's result.
+                prev = self.results[spec.resume_from]
+                result = RunResult(spec=spec, groups=prev.groups, val_loss=prev.val_loss, test_loss=prev.test_loss,
+                                   history=[], summary=prev.summary, checkpoint=prev.checkpoint)
+            else:
+                result = driver.run_to_end()
+            self.states[spec.name] = {"spec": spec.to_dict(), "backend": driver.backend.state_dict()}
+            self.results[spec.name] = result
+            out.append(result)
+        return out
+
+
+def mixture_trajectory(result: RunResult) -> np.ndarray:
+    """``(rounds, m)`` proportions used in each round of a run."""
+    return np.asarray([h.mixture for h in result.history], dtype=float)

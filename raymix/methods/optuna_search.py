@@ -1,0 +1,88 @@
+"""Optuna search over the simplex: data mixing as plain hyperparameter optimisation (paper §7, "HPO").
+
+Each trial proposes m free parameters; a softmax-free *stick-breaking* map turns them into a point of
+the simplex (uniform on the simplex when the parameters are uniform Beta-transformed draws), so TPE or
+GP samplers search the simplex directly.  Trials run as static sweep runs (S, or S/20 restricted),
+``batch`` at a time (one phase = one Tune experiment of ``batch`` concurrent trials), and the best
+validation loss wins.  On Ray Tune the same search is available as ``ray.tune.search.optuna.OptunaSearch``
+over :func:`stick_breaking` (see ``raymix.tune.searchers``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from raymix.config import check, field
+from raymix.methods.base import MixingMethod, MixingProblem, Phase, Plan
+from raymix.methods.sweeps import SweepConfig, finish_with, sweep_table
+from raymix.methods.handoff import static_run
+from raymix.methods.hparams import short_run_steps
+
+
+def stick_breaking(u: np.ndarray) -> np.ndarray:
+    """Map ``u ∈ [0,1]^{m−1}`` to the simplex: p_1 = 1−(1−u_1)^{1/(m−1)}… (uniform-on-simplex transform).
+
+    With u_k ~ U(0,1), the k-th break uses Beta(1, m−k) quantiles so that p is uniform on Δ^m.
+    """
+    u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
+    m = u.size + 1
+    p = np.zeros(m)
+    rest = 1.0
+    for k in range(m - 1):
+        frac = 1.0 - (1.0 - u[k]) ** (1.0 / (m - 1 - k))  # Beta(1, m-1-k) quantile
+        p[k] = rest * frac
+        rest -= p[k]
+    p[-1] = max(rest, 0.0)
+    return p / p.sum()
+
+
+@dataclass
+class OptunaConfig(SweepConfig):
+    """Optuna TPE (or GP) search over the simplex."""
+
+    runs: int = field(10, help="number of trials")
+    batch: int = field(2, help="trials proposed per phase (trained concurrently)")
+    sampler: str = field("tpe", help="'tpe' or 'gp'")
+
+    def validate(self) -> None:
+        super().validate()
+        check(int(self.batch) >= 1, f"batch must be >= 1, got {self.batch!r}")
+        check(self.sampler in ("tpe", "gp"), f"sampler must be 'tpe' or 'gp', got {self.sampler!r}")
+
+
+class OptunaSimplexSearch(MixingMethod):
+    """Sequential model-based search over p with Optuna (not in the paper's tables)."""
+
+    name = "optuna"
+    config_cls = OptunaConfig
+    extra_runs = "10"
+
+    def plan(self, problem: MixingProblem) -> Plan:
+        import optuna
+
+        cfg: OptunaConfig = self.config
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = (optuna.samplers.TPESampler(seed=problem.seed, n_startup_trials=min(4, int(cfg.runs)))
+                   if cfg.sampler == "tpe" else optuna.samplers.GPSampler(seed=problem.seed))
+        study = optuna.create_study(direction="minimize", sampler=sampler)
+        steps = int(cfg.steps) if cfg.steps else short_run_steps("optuna", problem.m, problem.total_steps,
+                                                                 problem.setting)
+        all_results = []
+        done = 0
+        while done < int(cfg.runs):
+            n = min(int(cfg.batch), int(cfg.runs) - done)
+            trials = [study.ask() for _ in range(n)]
+            points = [stick_breaking([t.suggest_float(f"u{k}", 0.0, 1.0) for k in range(problem.m - 1)])
+                      for t in trials]
+            runs = [static_run(f"optuna-{done + i:02d}", p, problem, steps=steps, role="search",
+                               eval_examples=cfg.eval_examples) for i, p in enumerate(points)]
+            results = yield Phase(f"optuna-{done // max(1, int(cfg.batch)):02d}", runs)
+            for t, r in zip(trials, results):
+                study.tell(t, float(np.mean(r.val_loss)))
+            all_results.extend(results)
+            done += n
+        _, L = sweep_table(all_results)
+        best = all_results[int(np.argmin(L.mean(axis=1)))]
+        return (yield from finish_with(problem, np.asarray(best.spec.tags["mixture"]), all_results, best.spec.steps))

@@ -1,0 +1,499 @@
+"""Mixing policies: the online controllers that drive one training run, one round at a time.
+
+A policy owns the proportions schedule of a run; the backend owns the model.  The Tune trainable
+(``raymix.tune.trainable.MixingTrainable``) calls :meth:`MixingPolicy.run_round` once per ``step()``
+and checkpoints ``backend.state_dict()`` together with ``policy.state_dict()``.
+
+Lifecycle: ``policy = build_policy(name, config, groups, stop_step)`` → ``while not policy.done(backend):
+report = policy.run_round(backend)`` → ``policy.summary()``.  ``state_dict``/``load_state_dict`` may be
+called between rounds.  A policy never counts steps itself: progress is ``backend.step`` (the backend's
+own counter, which survives checkpoints and hand-offs between trials).
+
+Policies (each a composition of law × parameter estimator × solver of the LMO framework, paper Table 1):
+
+* ``static``   — fixed p (stratified, grid-search/DML/RegMix runs, final runs of offline methods);
+* ``aioli``    — Algorithm 1 + 2 (LearnParams → normalise → EGD, optional EMA, S_init/p_init prefix);
+* ``skill_it`` — EGD with A^t = skills graph ⊙ current validation loss (Thm. 1);
+* ``doremi``   — DoReMi proxy: excess-loss weights on a reweighted objective (Thm. 1, Lemma 3);
+* ``doge``     — DoGE proxy: gradient-alignment weights on a reweighted objective (Thm. 1, Lemma 3).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from raymix.backend import ProxySignals, TrainingBackend
+from raymix.config import Config, check, check_range, field
+from raymix.errors import ConfigError, MethodError
+from raymix.estimators import aioli as aioli_est
+from raymix.estimators.doge import DoGEWeights
+from raymix.estimators.doremi import DoReMiWeights
+from raymix.estimators.normalization import NORMALIZATIONS, reachable_range
+from raymix.estimators.skill_it import SkillItUpdater
+from raymix.methods.runs import RoundReport
+from raymix.mixture import as_weights
+
+
+def _split_evenly(total: int, parts: int) -> list[int]:
+    """``total`` steps split into ``parts`` integer chunks differing by at most one (larger first)."""
+    base, rem = divmod(int(total), int(parts))
+    return [base + (1 if i < rem else 0) for i in range(parts)]
+
+
+def _floats(x: np.ndarray | None) -> list[float] | None:
+    return None if x is None else [float(v) for v in np.asarray(x, dtype=float).ravel()]
+
+
+class MixingPolicy(ABC):
+    """Base class; see the module docstring for the lifecycle."""
+
+    name: ClassVar[str]
+    config_cls: ClassVar[type[Config]]
+
+    def __init__(self, config: Config, groups: tuple[str, ...], stop_step: int) -> None:
+        self.config = config
+        self.groups = tuple(groups)
+        self.stop_step = int(stop_step)
+
+    @property
+    def m(self) -> int:
+        return len(self.groups)
+
+    def done(self, backend: TrainingBackend) -> bool:
+        return backend.step >= self.stop_step
+
+    def _check_backend(self, backend: TrainingBackend) -> None:
+        if tuple(backend.groups) != self.groups:
+            raise MethodError(f"policy {self.name!r} was built for groups {list(self.groups)}, "
+                              f"backend has {list(backend.groups)}")
+        if self.stop_step > backend.total_steps:
+            raise ConfigError(f"policy {self.name!r} stops at step {self.stop_step} but the backend's run has only "
+                              f"total_steps={backend.total_steps}")
+
+    @abstractmethod
+    def run_round(self, backend: TrainingBackend) -> RoundReport:
+        """Train one mixing round on ``backend`` and report it."""
+
+    def summary(self) -> dict[str, Any]:
+        """What later phases of a method need from this run (e.g. averaged proxy weights)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+
+
+# --------------------------------------------------------------------------------------------------- static
+@dataclass
+class StaticConfig(Config):
+    """A fixed mixture for the whole run (stratified, grid search, DML, the final run of offline methods)."""
+
+    mixture: list[float] | None = field(None, help="proportions (m,); None = stratified 1/m")
+    rounds: int = field(10, help="reporting rounds over the run (one Tune step each); evaluation after each")
+    eval_examples: int | None = field(None, help="per-group validation examples evaluated after each round")
+
+    def validate(self) -> None:
+        check(int(self.rounds) >= 1, f"rounds must be >= 1, got {self.rounds!r}")
+        if self.mixture is not None:
+            as_weights(self.mixture)
+
+
+class StaticPolicy(MixingPolicy):
+    """Train on one fixed p (paper §3.3.1: offline methods choose p once; stratified sets p = 1/m)."""
+
+    name = "static"
+    config_cls = StaticConfig
+
+    def __init__(self, config: StaticConfig, groups: tuple[str, ...], stop_step: int) -> None:
+        super().__init__(config, groups, stop_step)
+        m = len(groups)
+        self.p = np.full(m, 1.0 / m) if config.mixture is None else as_weights(config.mixture)
+        if self.p.size != m:
+            raise ConfigError(f"static mixture {config.mixture!r} has {self.p.size} entries for {m} groups {groups}")
+        self.val_start: list[float] | None = None
+        self.val_end: list[float] | None = None
+        self.start_step: int | None = None
+
+    def run_round(self, backend: TrainingBackend) -> RoundReport:
+        self._check_backend(backend)
+        cfg: StaticConfig = self.config
+        if self.start_step is None:
+            self.start_step = backend.step
+            # Skill-It's skills graph needs the loss before training (paper Table 1: L^1_val,i(1_j)).
+            self.val_start = _floats(backend.evaluate("val", max_examples=cfg.eval_examples))
+        span = self.stop_step - self.start_step
+        boundaries = np.cumsum([0, *_split_evenly(span, min(cfg.rounds, span))]) + self.start_step
+        nxt = int(boundaries[np.searchsorted(boundaries, backend.step, side="right")])
+        stats = backend.train(nxt - backend.step, mixture=self.p)
+        val = backend.evaluate("val", max_examples=cfg.eval_examples)
+        self.val_end = _floats(val)
+        return RoundReport(step=backend.step, mixture=_floats(self.p), train_loss=_floats(stats.group_train_loss),
+                           val_loss=_floats(val))
+
+    def summary(self) -> dict[str, Any]:
+        return {"mixture": _floats(self.p), "val_start": self.val_start, "val_end": self.val_end}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"val_start": self.val_start, "val_end": self.val_end, "start_step": self.start_step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.val_start, self.val_end = state["val_start"], state["val_end"]
+        self.start_step = state["start_step"]
+
+
+# ---------------------------------------------------------------------------------------------------- aioli
+@dataclass
+class AioliConfig(Config):
+    """Aioli (paper Algorithm 1 + 2, App. D, Tables 13–18).  Defaults: m=2 restricted-setting values."""
+
+    rounds: int = field(20, help="T: rounds over the S − S_init dynamic steps (aioli_static: 1)")
+    sweeps: int = field(4, help="k: LearnParams visits each group k times per round (K = m·k segments)")
+    delta: float = field(0.128, help="δ: fraction of each round spent in LearnParams (0.128 m=2, 0.288 m=3, 0.07 m=7)")
+    eps: float = field(0.75, help="ε: one-hot smoothing, p^{t,j} = (1−ε)·1_j + ε/m")
+    eta: float = field(0.2, help="η: EGD step size")
+    ema: float | None = field(None, help="γ: EMA over Ā^t (App. D); None = plain EGD from p^{t−1}")
+    normalization: str = field("shift_sum", help=f"Ā^t normalisation, one of {sorted(NORMALIZATIONS)}")
+    diagonal: bool = field(False, help="Aioli-diagonal ablation: A_ii = β_ii / p^{t,i}_i, off-diagonal 0")
+    segment_order: str = field("shuffle", help="'shuffle' (paper Alg. 2) or 'permutations' (authors' code)")
+    eval_examples: int | None = field(16, help="per-group cached validation examples per LearnParams evaluation")
+    init_steps: int = field(0, help="S_init: steps trained on init_mixture before the dynamic phase")
+    init_mixture: list[float] | None = field(None, help="p_init (None = uniform); p^0 of the dynamic phase")
+    restart_uniform: bool = field(False, help="authors' behaviour: reset p^0 to uniform after the S_init phase")
+
+    def validate(self) -> None:
+        check(int(self.rounds) >= 1, f"rounds (T) must be >= 1, got {self.rounds!r}")
+        check(int(self.sweeps) >= 1, f"sweeps (k) must be >= 1, got {self.sweeps!r}")
+        check_range("delta", self.delta, 0.0, 1.0, lo_open=True, hi_open=True)
+        check_range("eps", self.eps, 0.0, 1.0, hi_open=True)
+        check_range("eta", self.eta, 0.0)
+        if self.ema is not None:
+            check_range("ema", self.ema, 0.0, 1.0, hi_open=True)
+        check(self.normalization in NORMALIZATIONS,
+              f"normalization must be one of {sorted(NORMALIZATIONS)}, got {self.normalization!r}")
+        check(self.segment_order in ("shuffle", "permutations"),
+              f"segment_order must be 'shuffle' or 'permutations', got {self.segment_order!r}")
+        check(self.eval_examples is None or int(self.eval_examples) >= 1,
+              f"eval_examples must be None or >= 1, got {self.eval_examples!r}")
+        check(int(self.init_steps) >= 0, f"init_steps (S_init) must be >= 0, got {self.init_steps!r}")
+        if self.init_mixture is not None:
+            as_weights(self.init_mixture)
+
+
+class AioliPolicy(MixingPolicy):
+    """Aioli: learn A^t online with LearnParams and move p by EGD (paper Algorithm 1).
+
+    Round 0 (only if S_init > backend.step): train on p_init up to S_init (Alg. 1 line 2); a run that
+    resumes a truncated trial already past S_init skips it.  Rounds 1..T each: LearnParams on the
+    first δ of the round (K = m·k segments on smoothed one-hots p^{t,j}, validation loss on a cached
+    subset before/after each segment; Alg. 2), solve A^t = β P⁻¹, normalise to Ā^t, update
+    p^t ∝ p^{t−1}·exp(η·1ᵀĀ^t) (or the EMA form of App. D from p^0), train the rest of the round on p^t.
+    p^0 = p_init (raymix; the authors reset it to uniform — ``restart_uniform=True`` reproduces that).
+    """
+
+    name = "aioli"
+    config_cls = AioliConfig
+
+    def __init__(self, config: AioliConfig, groups: tuple[str, ...], stop_step: int, seed: int = 0) -> None:
+        super().__init__(config, groups, stop_step)
+        m = self.m
+        self.p_init = np.full(m, 1.0 / m) if config.init_mixture is None else as_weights(config.init_mixture)
+        if self.p_init.size != m:
+            raise ConfigError(f"init_mixture {config.init_mixture!r} has {self.p_init.size} entries for {m} groups")
+        p0 = np.full(m, 1.0 / m) if config.restart_uniform else self.p_init.copy()
+        self.updater = aioli_est.AioliUpdater(p0, config.eta, gamma=config.ema, normalization=config.normalization)
+        self.P = aioli_est.smoothed_onehots(m, config.eps)
+        self.rng = np.random.default_rng(seed)
+        self.round = 0  # dynamic rounds completed
+        self.dyn_start: int | None = None  # step at which the dynamic phase began
+        self.history_p: list[list[float]] = []
+        self._warned_bound = False
+
+    # -- schedule -----------------------------------------------------------------------------------
+    def _round_lengths(self) -> list[int]:
+        assert self.dyn_start is not None
+        T = int(self.config.rounds)
+        span = self.stop_step - self.dyn_start
+        if span < T:
+            raise ConfigError(f"Aioli needs at least T={T} steps after S_init, but only {span} remain "
+                              f"(stop {self.stop_step}, dynamic phase from {self.dyn_start}); lower rounds")
+        return _split_evenly(span, T)
+
+    def _segment_steps(self, round_len: int) -> list[int]:
+        cfg: AioliConfig = self.config
+        K = self.m * int(cfg.sweeps)
+        budget = int(round(cfg.delta * round_len))
+        if budget < K:
+            raise ConfigError(
+                f"LearnParams needs ≥ 1 step per segment: δ·(round length) = {cfg.delta}·{round_len} = {budget} steps "
+                f"< K = m·k = {K} segments; raise delta, lower rounds/sweeps, or train longer"
+            )
+        return _split_evenly(budget, K)
+
+    # -- one round -----------------------------------------------------------------------------------
+    def run_round(self, backend: TrainingBackend) -> RoundReport:
+        self._check_backend(backend)
+        cfg: AioliConfig = self.config
+        if self.dyn_start is None:
+            if backend.step < cfg.init_steps:
+                # Alg. 1 line 2: the S_init prefix on p_init, reported as its own round.
+                stats = backend.train(int(cfg.init_steps) - backend.step, mixture=self.p_init)
+                return RoundReport(step=backend.step, mixture=_floats(self.p_init),
+                                   train_loss=_floats(stats.group_train_loss), info={"phase": "init"})
+            self.dyn_start = backend.step
+        lengths = self._round_lengths()
+        round_len = lengths[self.round]
+        round_end = self.dyn_start + sum(lengths[: self.round + 1])
+
+        A, beta, seg_loss = self._learn_params(backend, round_len)
+        p = self.updater.update(A)
+        if cfg.ema is not None:
+            self._warn_ema_bound()
+        stats = backend.train(round_end - backend.step, mixture=p)
+        self.round += 1
+        self.history_p.append(_floats(p))
+        return RoundReport(step=backend.step, mixture=_floats(p), train_loss=_floats(stats.group_train_loss),
+                           val_loss=_floats(seg_loss), interactions=[_floats(r) for r in A],
+                           info={"phase": "dynamic", "round": self.round, "beta": [_floats(r) for r in beta]})
+
+    def _learn_params(self, backend: TrainingBackend, round_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Algorithm 2 (LearnParams): returns (A^t, β, last validation loss)."""
+        cfg: AioliConfig = self.config
+        seg_steps = self._segment_steps(round_len)
+        order = aioli_est.segment_order(self.m, int(cfg.sweeps), self.rng, mode=cfg.segment_order)
+        acc = aioli_est.LearnParamsAccumulator(self.m, int(cfg.sweeps), cfg.eps)
+        before = backend.evaluate("val", max_examples=cfg.eval_examples)
+        for j, n in zip(order, seg_steps):
+            counts = aioli_est.segment_counts(self.P[:, j], backend.batch_size)
+            backend.train(n, counts=counts)
+            after = backend.evaluate("val", max_examples=cfg.eval_examples)
+            acc.record(int(j), before, after)
+            before = after
+        return acc.solve(diagonal=cfg.diagonal), acc.beta(), before
+
+    def _warn_ema_bound(self) -> None:
+        # ALGORITHMS.md: with shift_sum normalisation colsums lie in [0, 1], so under EMA p_j/p_l ≤ e^η·p0_j/p0_l.
+        if self._warned_bound or self.config.normalization != "shift_sum":
+            return
+        self._warned_bound = True
+        lo, hi = reachable_range(self.updater.p0, self.config.eta, self.config.normalization, gamma=self.config.ema)
+        warnings.warn(
+            f"Aioli with EMA and 'shift_sum' normalisation can only reach p in [{np.round(lo, 3).tolist()}, "
+            f"{np.round(hi, 3).tolist()}] (p_j/p_l ≤ e^η = {math.exp(self.config.eta):.3f} relative to p^0); "
+            "use ema=None or another normalization for a wider range",
+            stacklevel=3,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        traj = np.asarray(self.history_p) if self.history_p else self.updater.p[None, :]
+        return {"mixture": _floats(self.updater.p), "average_mixture": _floats(traj.mean(axis=0)),
+                "p_init": _floats(self.p_init), "rounds_done": self.round}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"updater": self.updater.state_dict(), "round": self.round, "dyn_start": self.dyn_start,
+                "rng": self.rng.bit_generator.state, "history_p": self.history_p}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updater.load_state_dict(state["updater"])
+        self.round, self.dyn_start = int(state["round"]), state["dyn_start"]
+        self.rng.bit_generator.state = state["rng"]
+        self.history_p = [list(x) for x in state["history_p"]]
+
+
+# ------------------------------------------------------------------------------------------------- skill-it
+@dataclass
+class SkillItConfig(Config):
+    """Skill-It online phase (paper §3.3.2, Thm. 1; Tables 13–18)."""
+
+    graph: list[list[float]] | None = field(None, help="skills graph A^SG (m, m), rows/cols in group order")
+    rounds: int = field(10, help="T: rounds (p updated at the start of each)")
+    eta: float = field(0.2, help="η: multiplicative-weights step size")
+    window: int = field(3, help="number of most recent evaluated loss vectors summed in the update")
+    eval_examples: int | None = field(None, help="per-group validation examples per evaluation")
+
+    def validate(self) -> None:
+        check(int(self.rounds) >= 1, f"rounds must be >= 1, got {self.rounds!r}")
+        check_range("eta", self.eta, 0.0)
+        check(int(self.window) >= 1, f"window must be >= 1, got {self.window!r}")
+
+
+class SkillItPolicy(MixingPolicy):
+    """Skill-It: p^{t+1}_j ∝ p^t_j·exp(η Σ_i A^SG_ij L^t_val,i) with a loss window (paper Table 1)."""
+
+    name = "skill_it"
+    config_cls = SkillItConfig
+
+    def __init__(self, config: SkillItConfig, groups: tuple[str, ...], stop_step: int) -> None:
+        super().__init__(config, groups, stop_step)
+        if config.graph is None:
+            raise ConfigError("skill_it policy needs the skills graph (config 'graph'); "
+                              "the skill_it method builds it from m one-group runs")
+        graph = np.asarray(config.graph, dtype=float)
+        if graph.shape != (self.m, self.m):
+            raise ConfigError(f"skills graph must be ({self.m}, {self.m}) for groups {list(groups)}, got {graph.shape}")
+        self.updater = SkillItUpdater(graph, eta=config.eta, window=config.window)
+        self.start_step: int | None = None
+        self.round = 0
+        self.history_p: list[list[float]] = []
+
+    def run_round(self, backend: TrainingBackend) -> RoundReport:
+        self._check_backend(backend)
+        cfg: SkillItConfig = self.config
+        if self.start_step is None:
+            self.start_step = backend.step
+        lengths = _split_evenly(self.stop_step - self.start_step, min(cfg.rounds, self.stop_step - self.start_step))
+        val = backend.evaluate("val", max_examples=cfg.eval_examples)
+        p = self.updater.update(val)
+        end = self.start_step + sum(lengths[: self.round + 1])
+        stats = backend.train(end - backend.step, mixture=p)
+        self.round += 1
+        self.history_p.append(_floats(p))
+        A = np.asarray(self.updater.graph) * np.asarray(val)[:, None]  # A^t = L^t_val,i · A^SG_ij (Thm. 1)
+        return RoundReport(step=backend.step, mixture=_floats(p), train_loss=_floats(stats.group_train_loss),
+                           val_loss=_floats(val), interactions=[_floats(r) for r in A])
+
+    def summary(self) -> dict[str, Any]:
+        traj = np.asarray(self.history_p)
+        return {"mixture": self.history_p[-1] if self.history_p else None,
+                "average_mixture": _floats(traj.mean(axis=0)) if self.history_p else None}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"updater": self.updater.state_dict(), "start_step": self.start_step, "round": self.round,
+                "history_p": self.history_p}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updater.load_state_dict(state["updater"])
+        self.start_step, self.round = state["start_step"], int(state["round"])
+        self.history_p = [list(x) for x in state["history_p"]]
+
+
+# --------------------------------------------------------------------------------------------- DoReMi / DoGE
+@dataclass
+class DoReMiConfig(Config):
+    """DoReMi proxy run (paper §3.3.2; η = 0.01, smoothing c = 1e-3)."""
+
+    eta: float = field(0.01, help="η: step size of the excess-loss log-weight update")
+    smoothing: float = field(1e-3, help="c: w ← (1−c)·w + c/m")
+    rounds: int = field(10, help="reporting rounds over the proxy run")
+
+    def validate(self) -> None:
+        check_range("eta", self.eta, 0.0)
+        check_range("smoothing", self.smoothing, 0.0, 1.0)
+        check(int(self.rounds) >= 1, f"rounds must be >= 1, got {self.rounds!r}")
+
+
+@dataclass
+class DoGEConfig(Config):
+    """DoGE proxy run (paper §3.3.2; η per Tables 13–18, validation share 0.25 for m=2, 0.5 for m≥3)."""
+
+    eta: float = field(0.01, help="η (= 1/μ): step size of the alignment log-weight update")
+    val_fraction: float | None = field(None, help="share of each batch drawn from validation; None = paper rule")
+    rounds: int = field(10, help="reporting rounds over the proxy run")
+
+    def validate(self) -> None:
+        check_range("eta", self.eta, 0.0)
+        if self.val_fraction is not None:
+            check_range("val_fraction", self.val_fraction, 0.0, 1.0, lo_open=True, hi_open=True)
+        check(int(self.rounds) >= 1, f"rounds must be >= 1, got {self.rounds!r}")
+
+
+class _ProxyPolicy(MixingPolicy):
+    """Common round structure of the proxy runs of DoReMi and DoGE: per-step weights, averaged at the end."""
+
+    def __init__(self, config: Config, groups: tuple[str, ...], stop_step: int) -> None:
+        super().__init__(config, groups, stop_step)
+        self.start_step: int | None = None
+        self.round = 0
+        self.tracker: Any = None  # DoReMiWeights / DoGEWeights
+
+    @abstractmethod
+    def _rule(self, signals: ProxySignals) -> np.ndarray: ...
+
+    @abstractmethod
+    def _train(self, backend: TrainingBackend, steps: int): ...
+
+    def run_round(self, backend: TrainingBackend) -> RoundReport:
+        self._check_backend(backend)
+        if self.start_step is None:
+            self.start_step = backend.step
+        span = self.stop_step - self.start_step
+        lengths = _split_evenly(span, min(int(self.config.rounds), span))
+        end = self.start_step + sum(lengths[: self.round + 1])
+        stats = self._train(backend, end - backend.step)
+        self.round += 1
+        val = backend.evaluate("val")
+        return RoundReport(step=backend.step, mixture=_floats(self.tracker.weights),
+                           train_loss=_floats(stats.group_train_loss), val_loss=_floats(val),
+                           info={"average_weights": _floats(self.tracker.average())})
+
+    def summary(self) -> dict[str, Any]:
+        return {"mixture": _floats(self.tracker.average()), "last_weights": _floats(self.tracker.weights)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weights": self.tracker.state_dict(), "start_step": self.start_step, "round": self.round}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.tracker.load_state_dict(state["weights"])
+        self.start_step, self.round = state["start_step"], int(state["round"])
+
+
+class DoReMiPolicy(_ProxyPolicy):
+    """DoReMi proxy: λ_i = max(L_proxy,i − L_ref,i, 0), log w += η·λ, smoothed softmax (paper Thm. 1)."""
+
+    name = "doremi"
+    config_cls = DoReMiConfig
+
+    def __init__(self, config: DoReMiConfig, groups: tuple[str, ...], stop_step: int) -> None:
+        super().__init__(config, groups, stop_step)
+        self.tracker = DoReMiWeights(self.m, eta=config.eta, smoothing=config.smoothing)
+
+    def _rule(self, signals: ProxySignals) -> np.ndarray:
+        if signals.reference_loss is None:
+            raise MethodError("DoReMi's proxy run needs a reference model (RunSpec.reference_from)")
+        return self.tracker.update(signals.train_loss, signals.reference_loss)
+
+    def _train(self, backend: TrainingBackend, steps: int):
+        return backend.proxy_train(steps, self._rule, reference=True)
+
+
+class DoGEPolicy(_ProxyPolicy):
+    """DoGE proxy: score_i = lr·⟨g_i, g_val⟩/mean‖g‖ clipped, log w += η·score (paper Thm. 1)."""
+
+    name = "doge"
+    config_cls = DoGEConfig
+
+    def __init__(self, config: DoGEConfig, groups: tuple[str, ...], stop_step: int) -> None:
+        super().__init__(config, groups, stop_step)
+        self.tracker = DoGEWeights(self.m, mu=config.eta)
+        self.val_fraction = config.val_fraction if config.val_fraction is not None else (0.25 if self.m == 2 else 0.5)
+
+    def _rule(self, signals: ProxySignals) -> np.ndarray:
+        return self.tracker.update(signals.alignment, signals.grad_norm, signals.lr)
+
+    def _train(self, backend: TrainingBackend, steps: int):
+        return backend.proxy_train(steps, self._rule, alignment=True, val_fraction=self.val_fraction)
+
+
+POLICIES: dict[str, type[MixingPolicy]] = {
+    cls.name: cls for cls in (StaticPolicy, AioliPolicy, SkillItPolicy, DoReMiPolicy, DoGEPolicy)
+}
+
+
+def build_policy(name: str, config: dict[str, Any] | Config | None, groups: tuple[str, ...], stop_step: int,
+                 seed: int = 0) -> MixingPolicy:
+    """Instantiate a registered policy; unknown names raise :class:`ConfigError` listing the valid ones."""
+    try:
+        cls = POLICIES[name]
+    except KeyError:
+        raise ConfigError(f"unknown mixing policy {name!r}; valid: {sorted(POLICIES)}") from None
+    cfg = config if isinstance(config, Config) else cls.config_cls.from_dict(config or {})
+    if cls is AioliPolicy:
+        return AioliPolicy(cfg, tuple(groups), stop_step, seed=seed)
+    return cls(cfg, tuple(groups), stop_step)

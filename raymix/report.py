@@ -1,0 +1,137 @@
+"""Paper-style tables and plots from stored experiment results (``raymix report``).
+
+Reads the per-(method, seed) JSON files written by :func:`raymix.experiment.run_experiment` and builds:
+
+* the comparison table of the paper (Tables 2/3): per-group test perplexity, the average over groups of
+  per-group test PPL (mean ± std over seeds), Δ vs stratified, extra runs and extra steps;
+* the proportions each method used (Table 19 style, averaged over the final run's rounds);
+* plots: proportion trajectories of every dynamic final run (Fig. 6 style).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from raymix.errors import DataError
+from raymix.experiment import parse_method
+from raymix.methods import MethodResult
+from raymix.methods.registry import METHODS
+
+
+def load_results(directory: str | Path) -> list[MethodResult]:
+    """Every complete result file under ``directory/results`` (sorted by method then seed)."""
+    d = Path(directory) / "results"
+    files = sorted(d.glob("*.json")) if d.is_dir() else []
+    if not files:
+        raise DataError(f"no results under {str(d)!r}; run `raymix compare ... --out {directory}` first")
+    out = []
+    for f in files:
+        try:
+            out.append(MethodResult.from_dict(json.loads(f.read_text())))
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise DataError(f"result file {str(f)!r} is not a raymix result: {e}") from e
+    return out
+
+
+def _extra_runs(label: str) -> str:
+    name, handoff = parse_method(label)
+    return METHODS[name].extra_runs
+
+
+def comparison_rows(results: list[MethodResult]) -> list[dict]:
+    """One row per method label, averaged over seeds (the paper's metric and its parts)."""
+    by: dict[str, list[MethodResult]] = defaultdict(list)
+    for r in results:
+        by[r.method].append(r)
+    groups = results[0].final.groups
+    base = by.get("stratified")
+    base_ppl = float(np.mean([r.final.avg_test_ppl for r in base])) if base else None
+    rows = []
+    for label, rs in by.items():
+        ppl = np.array([r.final.test_ppl for r in rs])  # (seeds, m)
+        avg = np.array([r.final.avg_test_ppl for r in rs])
+        mix = [r.mixture for r in rs if r.mixture is not None]
+        rows.append({
+            "method": label,
+            "seeds": len(rs),
+            "per_group_ppl": dict(zip(groups, ppl.mean(axis=0).round(3).tolist())),
+            "avg_test_ppl": float(avg.mean()),
+            "std": float(avg.std(ddof=1)) if len(avg) > 1 else 0.0,
+            "delta_vs_stratified": None if base_ppl is None else float(avg.mean() - base_ppl),
+            "extra_runs": _extra_runs(label),
+            "extra_steps": int(np.mean([r.extra_steps for r in rs])),
+            "mixture": None if not mix else np.mean(mix, axis=0).round(3).tolist(),
+            "wall_time_s": float(np.mean([r.wall_time_s for r in rs])),
+        })
+    return rows
+
+
+def comparison_markdown(results: list[MethodResult]) -> str:
+    """The paper-style table as GitHub markdown."""
+    rows = comparison_rows(results)
+    groups = list(rows[0]["per_group_ppl"])
+    head = ["method", *[f"{g} PPL" for g in groups], "avg test PPL", "Δ vs stratified", "extra runs",
+            "extra steps", "p (learned / final)", "seeds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        delta = "–" if r["delta_vs_stratified"] is None else f"{r['delta_vs_stratified']:+.3f}"
+        avg = f"{r['avg_test_ppl']:.3f}" + (f" ± {r['std']:.3f}" if r["seeds"] > 1 else "")
+        mix = "–" if r["mixture"] is None else "[" + ", ".join(f"{x:.2f}" for x in r["mixture"]) + "]"
+        cells = [r["method"], *[f"{r['per_group_ppl'][g]:.3f}" for g in groups], avg, delta, r["extra_runs"],
+                 str(r["extra_steps"]), mix, str(r["seeds"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def trajectory(result: MethodResult) -> tuple[np.ndarray, np.ndarray]:
+    """(steps (r,), proportions (r, m)) of the final run's rounds."""
+    hist = result.final.history
+    return (np.array([h.step for h in hist], dtype=float), np.array([h.mixture for h in hist], dtype=float))
+
+
+def plot_trajectories(results: list[MethodResult], path: str | Path) -> Path | None:
+    """Proportions over training of every final run whose p changed (Fig. 6 style); None if there is none."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dyn = [r for r in results if len(r.final.history) > 1 and np.ptp(trajectory(r)[1], axis=0).max() > 1e-9]
+    if not dyn:
+        return None
+    groups = dyn[0].final.groups
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.2), squeeze=False)
+    for r in dyn:
+        steps, P = trajectory(r)
+        for j, ax in enumerate(axes[0]):
+            ax.plot(steps, P[:, j], marker=".", label=f"{r.method} (seed {r.problem.seed})")
+    for j, ax in enumerate(axes[0]):
+        ax.set_title(f"proportion of {groups[j]}")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(directory: str | Path) -> tuple[str, list[Path]]:
+    """Markdown report (returned and written to ``report.md``) and its plots."""
+    directory = Path(directory)
+    results = load_results(directory)
+    text = ["# raymix report", "", f"results: `{directory}`", "", "## Average test perplexity", "",
+            comparison_markdown(results), ""]
+    plots = []
+    p = plot_trajectories(results, directory / "proportions.png")
+    if p is not None:
+        plots.append(p)
+        text += ["## Proportions over training", "", f"![proportions]({p.name})", ""]
+    (directory / "report.md").write_text("\n".join(text))
+    return "\n".join(text), plots

@@ -1,0 +1,125 @@
+"""Running a method's phases as Ray Tune experiments (one ``Tuner.fit()`` per phase).
+
+Each run of a phase becomes a trial of :class:`~raymix.tune.trainable.MixingTrainable` (a
+``tune.grid_search`` over the phase's runs); trials of a phase run concurrently, spread over the
+cluster's nodes.  A later phase names earlier runs' checkpoints for hand-offs (``resume_from``) and
+DoReMi references (``reference_from``); the executor passes their Tune checkpoint paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+
+from raymix.config import Config, check
+from raymix.errors import CheckpointError, RaymixError
+from raymix.methods.base import Executor, MixingProblem, Phase
+from raymix.methods.driver import BackendSpec
+from raymix.methods.runs import RunResult
+from raymix.tune.trainable import MixingTrainable
+
+
+@dataclass
+class TuneSettings(Config):
+    """How trials are placed and stored."""
+
+    storage_path: str = "~/raymix_results"
+    experiment: str = "raymix"
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    data_cpus_per_trial: float = 0.0
+    max_concurrent_trials: int | None = None
+    checkpoint_frequency: int = 0
+    max_failures: int = 0
+    verbose: int = 0
+    ray_init: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        check(float(self.cpus_per_trial) > 0, f"cpus_per_trial must be > 0, got {self.cpus_per_trial!r}")
+        check(float(self.gpus_per_trial) >= 0, f"gpus_per_trial must be >= 0, got {self.gpus_per_trial!r}")
+        check(float(self.data_cpus_per_trial) >= 0,
+              f"data_cpus_per_trial must be >= 0, got {self.data_cpus_per_trial!r}")
+        check(int(self.checkpoint_frequency) >= 0,
+              f"checkpoint_frequency must be >= 0 rounds, got {self.checkpoint_frequency!r}")
+
+    def resources(self) -> tune.PlacementGroupFactory | dict[str, float]:
+        """Trial resources.  With Ray Data streaming, a second bundle reserves CPU for the data tasks:
+        trials that hold every CPU would otherwise starve Ray Data's read tasks (a silent deadlock)."""
+        head = {"CPU": float(self.cpus_per_trial)}
+        if self.gpus_per_trial:
+            head["GPU"] = float(self.gpus_per_trial)
+        if self.data_cpus_per_trial:
+            return tune.PlacementGroupFactory([head, {"CPU": float(self.data_cpus_per_trial)}])
+        return {"cpu": float(self.cpus_per_trial), "gpu": float(self.gpus_per_trial)}
+
+
+def ensure_ray(**init_kwargs: Any) -> None:
+    """Start a local Ray (or connect to ``RAY_ADDRESS``) unless one is already up."""
+    if ray.is_initialized():
+        return
+    kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    kwargs.update(init_kwargs)
+    ray.init(**kwargs)
+
+
+class TuneExecutor(Executor):
+    """Runs each phase as a Tune experiment; keeps finished runs' checkpoint paths for later phases."""
+
+    def __init__(self, backend: BackendSpec | None = None, settings: TuneSettings | None = None) -> None:
+        self.backend_spec = backend or BackendSpec()
+        self.settings = settings or TuneSettings()
+        self.checkpoints: dict[str, str] = {}
+        self.experiment_dirs: list[str] = []
+
+    def _trial(self, spec) -> dict[str, Any]:
+        def path(name: str | None) -> str | None:
+            if name is None:
+                return None
+            if name not in self.checkpoints:
+                raise CheckpointError(f"run {spec.name!r} needs the checkpoint of run {name!r}, which has not "
+                                      f"finished; finished runs: {sorted(self.checkpoints)}")
+            return self.checkpoints[name]
+
+        return {"run": spec.to_dict(), "handoff": path(spec.resume_from), "reference": path(spec.reference_from)}
+
+    def run_phase(self, phase: Phase, problem: MixingProblem) -> list[RunResult]:
+        s = self.settings
+        ensure_ray(**s.ray_init)
+        trials = [self._trial(spec) for spec in phase.runs]
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{s.experiment}-{phase.name}")
+        storage = os.path.abspath(os.path.expanduser(s.storage_path)) if "://" not in s.storage_path else s.storage_path
+        tuner = tune.Tuner(
+            tune.with_resources(MixingTrainable, s.resources()),
+            param_space={"trial": tune.grid_search(trials), "backend": self.backend_spec.to_dict()},
+            tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=s.max_concurrent_trials),
+            run_config=tune.RunConfig(
+                name=safe, storage_path=storage, stop={"done": True}, verbose=s.verbose,
+                checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True, num_to_keep=2,
+                                                        checkpoint_frequency=int(s.checkpoint_frequency)),
+                failure_config=tune.FailureConfig(max_failures=int(s.max_failures)),
+            ),
+        )
+        grid = tuner.fit()
+        self.experiment_dirs.append(str(Path(grid.experiment_path)))
+        by_name: dict[str, RunResult] = {}
+        for res in grid:
+            name = res.config["trial"]["run"]["name"]
+            if res.error is not None:
+                raise RaymixError(f"trial for run {name!r} of phase {phase.name!r} failed: {res.error}")
+            if "run_result" not in (res.metrics or {}):
+                raise RaymixError(f"trial for run {name!r} ended without a final result (metrics: "
+                                  f"{sorted(res.metrics or {})})")
+            rr = RunResult.from_dict(json.loads(res.metrics["run_result"]))
+            if res.checkpoint is None:
+                raise CheckpointError(f"trial for run {name!r} left no checkpoint")
+            rr.checkpoint = res.checkpoint.path
+            self.checkpoints[name] = res.checkpoint.path
+            by_name[name] = rr
+        return [by_name[spec.name] for spec in phase.runs]

@@ -1,0 +1,126 @@
+"""The Ray Tune trainable of raymix: one ``step()`` = one mixing round of one run.
+
+``MixingTrainable`` wraps :class:`raymix.methods.driver.RunDriver`.  Its config::
+
+    {"trial": {"run": RunSpec dict,
+               "handoff": checkpoint dir of a run to continue (restricted Aioli+method) or None,
+               "reference": checkpoint dir of DoReMi's reference run or None},
+     "backend": BackendSpec dict}
+
+Every result carries ``step`` (the backend's own step counter — Tune's ``training_iteration`` restarts
+on a hand-off to a new Tuner, ours does not), per-group proportions ``p/<g>``, losses, the round's
+A^t when the policy has one, and ``done``.  The last result also carries the final per-group val/test
+losses, ``avg_test_ppl`` (the paper's metric) and ``run_result`` (the JSON of the whole
+:class:`~raymix.methods.runs.RunResult`), which executors and ``raymix report`` read.
+
+Checkpoints are directories holding ``state.pt`` (``torch.save`` of ``RunDriver.state_dict()``: model,
+optimizer, LR schedule, sampler position, policy state — p history, A history, EMA — and RNGs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from raymix.errors import CheckpointError
+from raymix.methods.driver import BackendSpec, RunDriver, build_backend, reference_model_state
+from raymix.methods.runs import RunSpec
+
+STATE_FILE = "state.pt"
+
+
+def save_state(state: dict[str, Any], directory: str | os.PathLike) -> Path:
+    """Write a run state into ``directory`` atomically (temp file + rename)."""
+    path = Path(directory) / STATE_FILE
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_state(directory: str | os.PathLike) -> dict[str, Any]:
+    """Read a run state written by :func:`save_state` (a Tune checkpoint directory)."""
+    path = Path(directory) / STATE_FILE
+    if not path.is_file():
+        raise CheckpointError(f"no raymix run state at {str(path)!r}; expected a checkpoint directory written "
+                              "by MixingTrainable")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt checkpoint
+        raise CheckpointError(f"cannot read run state {str(path)!r}: {e}") from e
+
+
+def _checkpoint_dir(ref: Any) -> str:
+    """A local directory for a checkpoint given as a path, URI or ``ray.tune.Checkpoint``."""
+    if ref is None:
+        raise CheckpointError("missing checkpoint reference")
+    if isinstance(ref, tune.Checkpoint):
+        return ref.to_directory()
+    ref = str(ref)
+    if "://" in ref:
+        return tune.Checkpoint(ref).to_directory()
+    return ref
+
+
+def _flat(prefix: str, groups: list[str], values) -> dict[str, float]:
+    return {} if values is None else {f"{prefix}/{g}": float(v) for g, v in zip(groups, values)}
+
+
+class MixingTrainable(tune.Trainable):
+    """Ray Tune trainable running one raymix run (see the module docstring for config and results)."""
+
+    def setup(self, config: dict[str, Any]) -> None:
+        threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or None
+        if threads:
+            torch.set_num_threads(threads)
+        trial = config["trial"]
+        self.backend_spec = BackendSpec.from_dict(config.get("backend") or {})
+        self.spec = RunSpec.from_dict(trial["run"])
+        backend = build_backend(self.backend_spec, self.spec)
+        handoff = load_state(_checkpoint_dir(trial["handoff"])) if trial.get("handoff") else None
+        reference = None
+        if trial.get("reference"):
+            reference = reference_model_state(self.backend_spec, load_state(_checkpoint_dir(trial["reference"])))
+        self.driver = RunDriver(self.spec, backend, handoff_state=handoff, reference_state=reference)
+        self.groups = list(backend.groups)
+
+    def step(self) -> dict[str, Any]:
+        d = self.driver
+        out: dict[str, Any] = {"run": self.spec.name, "role": self.spec.role}
+        if not d.done:
+            r = d.round()
+            out.update(_flat("p", self.groups, r.mixture))
+            out.update(_flat("train_loss", self.groups, r.train_loss))
+            out.update(_flat("round_val_loss", self.groups, r.val_loss))
+            if r.interactions is not None:
+                out["A"] = json.dumps(r.interactions)
+        out["step"] = d.backend.step
+        out["done"] = d.done
+        if d.done:
+            res = d.result()
+            out.update(_flat("val_loss", self.groups, res.val_loss))
+            out.update(_flat("test_loss", self.groups, res.test_loss))
+            out["avg_val_loss"] = res.avg_val_loss
+            out["avg_test_ppl"] = res.avg_test_ppl
+            out["run_result"] = json.dumps(res.to_dict())
+        return out
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
+        save_state(self.driver.state_dict(), checkpoint_dir)
+
+    def load_checkpoint(self, checkpoint: str | dict | None) -> None:
+        directory = checkpoint if isinstance(checkpoint, str) else None
+        if directory is None:
+            raise CheckpointError(f"MixingTrainable checkpoints are directories, got {type(checkpoint).__name__}")
+        self.driver.load_state_dict(load_state(directory))
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        # reuse_actors: rebuild the run in the same actor instead of starting a new process.
+        self.setup(new_config)
+        self.config = new_config
+        return True
