@@ -268,11 +268,14 @@ class AioliPolicy(MixingPolicy):
         cfg: AioliConfig = self.config
         seg_steps = self._segment_steps(round_len)
         order = aioli_est.segment_order(self.m, int(cfg.sweeps), self.rng, mode=cfg.segment_order)
-        acc = aioli_est.LearnParamsAccumulator(self.m, int(cfg.sweeps), cfg.eps)
+        # Segments train on whole-example counts; solve with the mixtures actually trained on so that the
+        # rounding of p^{t,j} to counts does not bias A^t.
+        counts = np.stack([aioli_est.segment_counts(self.P[:, j], backend.batch_size) for j in range(self.m)], axis=1)
+        acc = aioli_est.LearnParamsAccumulator(self.m, int(cfg.sweeps), cfg.eps,
+                                               segment_mixtures=counts / backend.batch_size)
         before = backend.evaluate("val", max_examples=cfg.eval_examples)
         for j, n in zip(order, seg_steps):
-            counts = aioli_est.segment_counts(self.P[:, j], backend.batch_size)
-            backend.train(n, counts=counts)
+            backend.train(n, counts=counts[:, j])
             after = backend.evaluate("val", max_examples=cfg.eval_examples)
             acc.record(int(j), before, after)
             before = after

@@ -27,12 +27,12 @@ from raymix.simplex import default_cover, dirichlet_cover
 class SweepConfig(Config):
     """A static sweep over the simplex."""
 
-    runs: int = field(10, help="number of sweep runs (paper: 10)")
+    runs: int | None = field(None, help="sweep runs; None = paper: p1 in {0.1..0.9} for m=2, 10 points for m>=3")
     steps: int | None = field(None, help="steps per sweep run; None = paper rule (S, or S/20 restricted)")
     eval_examples: int | None = field(None, help="per-group validation examples evaluated per round")
 
     def validate(self) -> None:
-        check(int(self.runs) >= 1, f"runs must be >= 1, got {self.runs!r}")
+        check(self.runs is None or int(self.runs) >= 1, f"runs must be None or >= 1, got {self.runs!r}")
         check(self.steps is None or int(self.steps) >= 1, f"steps must be None or >= 1, got {self.steps!r}")
 
 
@@ -73,7 +73,7 @@ class GridSearch(MixingMethod):
     extra_runs = "10"
 
     def plan(self, problem: MixingProblem) -> Plan:
-        points = default_cover(problem.m, int(self.config.runs), seed=problem.seed)
+        points = default_cover(problem.m, self.config.runs, seed=problem.seed)
         results = yield sweep_phase("gs", self.name, points, problem, self.config)
         _, L = sweep_table(results)
         best = results[int(np.argmin(L.mean(axis=1)))]
@@ -101,7 +101,7 @@ class DataMixingLaws(MixingMethod):
     extra_runs = "10"
 
     def plan(self, problem: MixingProblem) -> Plan:
-        n = max(int(self.config.runs), problem.m + 1)
+        n = None if self.config.runs is None else max(int(self.config.runs), problem.m + 1)
         points = default_cover(problem.m, n, seed=problem.seed)
         results = yield sweep_phase("dml", self.name, points, problem, self.config)
         P, L = sweep_table(results)

@@ -30,6 +30,7 @@ from ray import tune
 from raymix.errors import CheckpointError
 from raymix.methods.driver import BackendSpec, RunDriver, build_backend, reference_model_state
 from raymix.methods.runs import RunSpec
+from raymix.tune.searchers import mixture_from_space
 
 STATE_FILE = "state.pt"
 
@@ -80,7 +81,12 @@ class MixingTrainable(tune.Trainable):
             torch.set_num_threads(threads)
         trial = config["trial"]
         self.backend_spec = BackendSpec.from_dict(config.get("backend") or {})
-        self.spec = RunSpec.from_dict(trial["run"])
+        run = dict(trial["run"])
+        searched = mixture_from_space(config, len(run["policy_config"].get("mixture") or []) or 0)
+        if searched is not None:  # a searcher over simplex_space() chose p
+            run["policy_config"] = {**run["policy_config"], "mixture": searched}
+            run["tags"] = {**run.get("tags", {}), "mixture": searched}
+        self.spec = RunSpec.from_dict(run)
         backend = build_backend(self.backend_spec, self.spec)
         handoff = load_state(_checkpoint_dir(trial["handoff"])) if trial.get("handoff") else None
         reference = None

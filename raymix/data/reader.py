@@ -1,0 +1,82 @@
+"""Local (no-Ray) reader of token shards: pyarrow memory-maps the parquet files of one (split, group).
+
+Used by tests, tiny CPU runs, single-node runs whose shards fit in RAM, and for the fixed cached
+evaluation sets (a few windows per group, evaluated many times — paper Algorithm 2 evaluates after
+every LearnParams segment).  This module must not import Ray.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from raymix.data.manifest import Manifest, load_manifest
+from raymix.errors import ConfigError, ShardError
+
+__all__ = ["load_eval_set", "read_group_windows", "windows_from_table"]
+
+
+def windows_from_table(table: pa.Table | pa.RecordBatch, seq_len: int) -> np.ndarray:
+    """The ``input_ids`` column of a shard table as ``(rows, seq_len)`` int32 (zero-copy when possible)."""
+    col = table.column("input_ids")
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if not (pa.types.is_fixed_size_list(col.type) or pa.types.is_list(col.type) or pa.types.is_large_list(col.type)):
+        raise ShardError(f"input_ids column has type {col.type}, expected fixed_size_list<int32>[{seq_len}]; "
+                         "rebuild the shards")
+    flat = col.flatten().to_numpy(zero_copy_only=False)
+    if flat.size != len(col) * seq_len:
+        raise ShardError(f"input_ids rows are not all {seq_len} tokens long ({flat.size} tokens in {len(col)} rows); "
+                         "the shard is corrupt — rebuild it")
+    return flat.astype(np.int32, copy=False).reshape(len(col), seq_len)
+
+
+def read_group_windows(shards_dir: str | os.PathLike[str], split: str, group: str, *,
+                       manifest: Manifest | None = None, max_rows: int | None = None) -> np.ndarray:
+    """All windows of one (split, group), files in part order: ``(n, seq_len)`` int32.
+
+    Args:
+        manifest: an already loaded (and verified) manifest; loaded and verified here when omitted.
+        max_rows: stop after this many windows (reads only the files needed).
+    """
+    root = Path(shards_dir)
+    if manifest is None:
+        manifest = load_manifest(root, split=split)
+    entries = manifest.files_for(split, group)
+    parts: list[np.ndarray] = []
+    have = 0
+    for entry in entries:
+        if max_rows is not None and have >= max_rows:
+            break
+        table = pq.read_table(root / entry.path, columns=["input_ids"], memory_map=True)
+        if table.num_rows != entry.rows:
+            raise ShardError(f"{entry.path} has {table.num_rows} rows but the manifest says {entry.rows}; "
+                             "the shard is corrupt — rebuild it")
+        arr = windows_from_table(table, manifest.seq_len)
+        parts.append(arr)
+        have += len(arr)
+    out = np.concatenate(parts) if len(parts) > 1 else (parts[0] if parts else np.zeros((0, manifest.seq_len), np.int32))
+    return out if max_rows is None else out[:max_rows]
+
+
+def load_eval_set(shards_dir: str | os.PathLike[str], split: str = "val", max_examples_per_group: int | None = None,
+                  *, groups: Sequence[str] | None = None, manifest: Manifest | None = None) -> dict[str, np.ndarray]:
+    """The fixed evaluation set: ``{group: (n_g, seq_len) int32}``, the first ``max_examples_per_group`` windows
+    of each group in file order (deterministic; held-out documents were already a seeded random sample).
+
+    Raises :class:`~raymix.errors.SplitNotFoundError` for a split that was not built.
+    """
+    if max_examples_per_group is not None and (not isinstance(max_examples_per_group, int)
+                                               or max_examples_per_group < 1):
+        raise ConfigError(f"max_examples_per_group={max_examples_per_group!r} must be a positive int or None")
+    if manifest is None:
+        manifest = load_manifest(shards_dir, split=split)
+    manifest.require_split(split)
+    names = manifest.groups if groups is None else list(groups)
+    return {g: read_group_windows(shards_dir, split, g, manifest=manifest, max_rows=max_examples_per_group)
+            for g in names}

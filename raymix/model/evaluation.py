@@ -1,0 +1,137 @@
+"""Per-group evaluation on fixed, cached windows, and the paper's metric (average per-group test PPL).
+
+Every method reads per-group validation losses (Aioli's LearnParams reads them after every segment;
+Skill-It every round) and every result table reports per-group test perplexity.  The evaluation sets are
+fixed: the first windows of each group's split, moved to the device once and reused, so that two
+evaluations differ only by the model.  Token losses are computed in fp32 from the logits and summed in
+fp64 per group (the authors computed eval losses in bf16 and then took differences of them over a few
+steps — ALGORITHMS.md); ``max_examples`` evaluates only the first N cached windows of each group (the
+cheap subset Aioli's LearnParams uses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from raymix.errors import DataError, SplitNotFoundError
+from raymix.model.gpt import check_token_ids, group_sums, iter_chunks, token_losses
+
+
+def perplexity(losses: np.ndarray) -> np.ndarray:
+    """Per-group perplexity ``exp(L_i)`` of ``(m,)`` mean token losses (nats)."""
+    return np.exp(np.asarray(losses, dtype=np.float64))
+
+
+def average_perplexity(losses: np.ndarray) -> float:
+    """The paper's metric: ``(1/m) Σ_i exp(L_i)``, the average over groups of per-group test perplexity.
+
+    Not ``exp(mean_i L_i)``: the paper averages perplexities, which weighs a badly served group more.
+    """
+    return float(np.mean(perplexity(losses)))
+
+
+class GroupEvaluator:
+    """Fixed per-group evaluation windows of several splits, cached on the device.
+
+    Args:
+        groups: group names; every returned ``(m,)`` array follows this order.
+        eval_sets: ``{split: {group: (n_g, T) int array}}`` of packed token windows.  A group may be
+            missing from a split or have ``n_g = 0``; its loss is then ``nan``.
+        device: where windows are cached and the model runs.
+        batch_size: windows per forward pass.
+        max_examples: cap on the windows kept per group (the first ones); None keeps all.
+        vocab_size: if given, every cached token id is checked against it once, up front.
+    """
+
+    def __init__(self, groups: Sequence[str], eval_sets: Mapping[str, Mapping[str, np.ndarray]], *,
+                 device: torch.device | str = "cpu", batch_size: int = 16, max_examples: int | None = None,
+                 vocab_size: int | None = None) -> None:
+        self.groups = tuple(groups)
+        self.device = torch.device(device)
+        self.batch_size = int(batch_size)
+        self._windows: dict[str, list[torch.Tensor]] = {}
+        self._selections: dict[tuple[str, int | None], tuple[torch.Tensor, torch.Tensor, np.ndarray]] = {}
+        unknown = {split: sorted(set(sets) - set(self.groups)) for split, sets in eval_sets.items()}
+        unknown = {s: g for s, g in unknown.items() if g}
+        if unknown:
+            raise DataError(f"evaluation sets name groups {unknown} that are not among the trained groups "
+                            f"{list(self.groups)}; build them from the same shards")
+        for split, sets in eval_sets.items():
+            per_group, lengths = [], set()
+            for g in self.groups:
+                arr = np.asarray(sets.get(g, np.zeros((0, 2), dtype=np.int64)))
+                if arr.ndim != 2:
+                    raise DataError(f"evaluation windows of split {split!r}, group {g!r} must be a 2-D (n, seq_len) "
+                                    f"array, got shape {arr.shape}")
+                if max_examples is not None:
+                    arr = arr[:max_examples]
+                if len(arr):
+                    lengths.add(arr.shape[1])
+                    if vocab_size is not None:
+                        check_token_ids(arr, vocab_size)
+                per_group.append(torch.as_tensor(arr.astype(np.int64, copy=False), device=self.device))
+            if len(lengths) > 1:
+                raise DataError(f"evaluation windows of split {split!r} have different lengths {sorted(lengths)}; "
+                                f"all windows of a split must share one seq_len")
+            if lengths and min(lengths) < 2:
+                raise DataError(f"evaluation windows of split {split!r} have seq_len {min(lengths)}; need >= 2 "
+                                f"tokens to form one next-token target")
+            self._windows[split] = per_group
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(self._windows)
+
+    def sizes(self, split: str) -> np.ndarray:
+        """``(m,)`` cached windows per group of ``split``."""
+        return np.array([len(w) for w in self._split(split)], dtype=np.int64)
+
+    def _split(self, split: str) -> list[torch.Tensor]:
+        if split not in self._windows:
+            raise SplitNotFoundError(f"no cached evaluation set for split {split!r}; available: {list(self._windows)} "
+                                     f"(pass it in eval_sets, e.g. {{'val': ..., 'test': ...}})")
+        return self._windows[split]
+
+    def _selection(self, split: str, max_examples: int | None) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """All groups' first ``max_examples`` windows concatenated ``(N, T)``, their group ids ``(N,)``,
+        and the per-group window counts ``(m,)`` — cached per (split, max_examples)."""
+        key = (split, max_examples)
+        if key not in self._selections:
+            windows = [w[:max_examples] if max_examples is not None else w for w in self._split(split)]
+            counts = np.array([len(w) for w in windows], dtype=np.int64)
+            nonempty = [w for w in windows if len(w)]
+            ids = torch.cat(nonempty) if nonempty else torch.zeros((0, 2), dtype=torch.int64, device=self.device)
+            group_ids = torch.repeat_interleave(torch.arange(len(windows), device=self.device),
+                                                torch.as_tensor(counts, device=self.device))
+            self._selections[key] = (ids, group_ids, counts)
+        return self._selections[key]
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str = "val", *, max_examples: int | None = None,
+                 autocast_dtype: torch.dtype | None = None) -> np.ndarray:
+        """``(m,)`` fp64 mean next-token loss (nats) per group; ``nan`` for a group without windows.
+
+        Runs in eval mode and restores the model's previous mode.  Windows of different groups share
+        forward passes (batches are cut across group boundaries), then losses are reduced per group.
+        """
+        if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 1):
+            raise DataError(f"max_examples must be a positive integer or None, got {max_examples!r}")
+        ids, group_ids, counts = self._selection(split, max_examples)
+        m = len(self.groups)
+        sums = torch.zeros(m, dtype=torch.float64, device=self.device)
+        was_training = model.training
+        model.eval()
+        try:
+            for chunk in iter_chunks(len(ids), self.batch_size):
+                losses = token_losses(model, ids[chunk], autocast_dtype)  # (b, T-1) fp32
+                sums += group_sums(losses.sum(dim=1, dtype=torch.float64), group_ids[chunk], m)
+        finally:
+            model.train(was_training)
+        tokens = counts * (ids.shape[1] - 1)
+        out = np.full(m, np.nan)
+        np.divide(sums.cpu().numpy(), tokens, out=out, where=tokens > 0)
+        return out

@@ -1,0 +1,268 @@
+"""Mixing laws: recovery of known laws, optimal mixtures, score math, error handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from raymix.errors import ConfigError, FitError, NotFittedError, RaymixError
+from raymix.laws import LinearDynamicLaw, LogLinearDynamicLaw, LogLinearStaticLaw, regression_scores
+from raymix.solvers import egd_update
+
+
+def true_static_law(m: int, rng: np.random.Generator):
+    """A well-conditioned log-linear static law: each group learns most from itself."""
+    A = rng.uniform(0.0, 0.8, (m, m)) + np.diag(rng.uniform(1.5, 3.0, m))
+    b = rng.uniform(0.5, 1.5, m)
+    c = rng.uniform(1.5, 3.0, m)
+    return A, b, c
+
+
+def static_losses(P, A, b, c):
+    return c[None, :] + b[None, :] * np.exp(-P @ A.T)
+
+
+def canonical(A, b):
+    """The law's gauge: rows of A with zero mean, b absorbing the shift (see LogLinearStaticLaw)."""
+    shift = A.mean(axis=1)
+    return A - shift[:, None], b * np.exp(-shift)
+
+
+def brute_force_optimum(f, m, rng):
+    if m == 2:
+        x = np.linspace(0, 1, 20001)
+        P = np.column_stack([x, 1 - x])
+    else:
+        P = np.vstack([rng.dirichlet(np.ones(m), size=200_000), np.eye(m)])
+    vals = f(P)
+    k = int(np.argmin(vals))
+    return P[k], float(vals[k])
+
+
+# ----------------------------------------------------------------------------- static law
+@pytest.mark.parametrize("m", [2, 3, 5])
+@pytest.mark.parametrize("noise", [0.0, 1e-3, 1e-2])
+def test_static_law_recovers_known_law(m, noise):
+    rng = np.random.default_rng(100 + m)
+    A, b, c = true_static_law(m, rng)
+    P = rng.dirichlet(np.ones(m), size=6 * m)
+    L_clean = static_losses(P, A, b, c)
+    L = L_clean + rng.normal(0.0, noise, L_clean.shape)
+    law = LogLinearStaticLaw(seed=0).fit(P, L)
+    assert law.fit(P, L) is law
+    assert law.A_.shape == (m, m) and law.b_.shape == (m,) and law.c_.shape == (m,)
+    assert np.all(law.b_ > 0) and np.all(law.c_ > 0)
+    assert np.allclose(law.A_.mean(axis=1), 0.0, atol=1e-12)  # documented gauge
+
+    P_test = rng.dirichlet(np.ones(m), size=50)
+    L_test = static_losses(P_test, A, b, c)
+    err = np.abs(law.predict(P_test) - L_test).max()
+    fit_score = law.score(P, L)
+    if noise == 0.0:
+        A_c, b_c = canonical(A, b)
+        assert err < 1e-5
+        assert np.abs(law.A_ - A_c).max() < 1e-3
+        assert np.abs(law.b_ - b_c).max() < 1e-3
+        assert np.abs(law.c_ - c).max() < 1e-3
+        assert fit_score["r2"] > 1 - 1e-9 and fit_score["mse"] < 1e-12
+    else:
+        assert err < 3 * noise  # predictions on unseen mixtures stay at the noise level
+        assert fit_score["r2"] > (0.999 if noise == 1e-3 else 0.95)
+        assert fit_score["mse"] < 2 * noise**2
+
+
+@pytest.mark.parametrize("m", [2, 3, 5])
+def test_static_optimal_mixture_matches_brute_force_on_true_law(m):
+    rng = np.random.default_rng(7 * m)
+    A, b, c = true_static_law(m, rng)
+    P = rng.dirichlet(np.ones(m), size=6 * m)
+    law = LogLinearStaticLaw().fit(P, static_losses(P, A, b, c) + rng.normal(0, 1e-4, (6 * m, m)))
+    p = law.optimal_mixture()
+    assert p.shape == (m,) and np.all(p >= 0) and abs(p.sum() - 1) < 1e-9
+
+    def true_total(X):
+        return static_losses(np.atleast_2d(X), A, b, c).sum(axis=1)
+
+    p_bf, v_bf = brute_force_optimum(true_total, m, rng)
+    assert true_total(p)[0] <= v_bf + 1e-3
+    if m == 2:
+        assert abs(p[0] - p_bf[0]) < 0.02
+
+
+def test_static_law_m2_closed_form_agrees_with_numeric_minimizer():
+    rng = np.random.default_rng(3)
+    A, b, c = true_static_law(2, rng)
+    P = rng.dirichlet(np.ones(2), size=10)
+    law = LogLinearStaticLaw().fit(P, static_losses(P, A, b, c))
+    x = np.linspace(0, 1, 100001)
+    totals = law.predict(np.column_stack([x, 1 - x])).sum(axis=1)
+    assert abs(law.optimal_mixture()[0] - x[np.argmin(totals)]) < 1e-4
+
+
+def test_static_law_is_deterministic_for_a_seed_and_round_trips_state():
+    rng = np.random.default_rng(4)
+    A, b, c = true_static_law(3, rng)
+    P = rng.dirichlet(np.ones(3), size=12)
+    L = static_losses(P, A, b, c) + rng.normal(0, 1e-3, (12, 3))
+    one, two = LogLinearStaticLaw(seed=5).fit(P, L), LogLinearStaticLaw(seed=5).fit(P, L)
+    assert np.array_equal(one.A_, two.A_) and np.array_equal(one.c_, two.c_)
+    restored = LogLinearStaticLaw().load_state_dict(one.state_dict())
+    assert restored.seed == 5
+    assert np.allclose(restored.predict(P), one.predict(P))
+    with pytest.raises(FitError, match="LinearDynamicLaw"):
+        LinearDynamicLaw().load_state_dict(one.state_dict())
+
+
+def test_static_law_input_errors_quote_bad_values():
+    law = LogLinearStaticLaw()
+    with pytest.raises(NotFittedError, match="fit"):
+        law.predict(np.array([[0.5, 0.5]]))
+    with pytest.raises(NotFittedError):
+        law.optimal_mixture()
+    P = np.array([[0.2, 0.8], [0.5, 0.5], [0.9, 0.1]])
+    L = np.array([[3.0, 2.0], [2.8, 2.2], [2.5, 2.6]])
+    with pytest.raises(FitError, match=r"at least m\+1=3 runs.*got 2"):
+        law.fit(P[:2], L[:2])
+    with pytest.raises(FitError, match=r"\(3, 1\).*m=2"):
+        law.fit(P, L[:, :1])
+    with pytest.raises(FitError, match="NaN"):
+        law.fit(P, np.where(np.eye(3, 2) > 0, np.nan, L))
+    with pytest.raises(FitError, match="sums to 1.1"):
+        law.fit(P + np.array([[0.1, 0.0], [0.0, 0.0], [0.0, 0.0]]), L)
+    with pytest.raises(FitError, match="-0.5"):
+        law.fit(P, L * np.array([[1.0, 1.0], [1.0, -0.25], [1.0, 1.0]]))
+    with pytest.raises(FitError, match=r"shape \(3,\)"):
+        law.fit(P[:, 0], L)
+    with pytest.raises(ConfigError, match="-1"):
+        LogLinearStaticLaw(delta=-1).fit(P, L)
+    with pytest.raises(ConfigError, match="n_restarts must be an int >= 1, got 0"):
+        LogLinearStaticLaw(n_restarts=0).fit(P, L)
+    assert LogLinearStaticLaw(n_restarts=2, n_refine=9).fit(P, L).is_fitted  # n_refine is capped
+    law.fit(P, L)
+    with pytest.raises(FitError, match="m=2"):
+        law.predict(np.array([[0.2, 0.3, 0.5]]))
+    assert issubclass(FitError, RaymixError) and issubclass(NotFittedError, RaymixError)
+
+
+# ----------------------------------------------------------------------------- score math
+def test_regression_scores_against_hand_values():
+    Y = np.array([[1.0, 2.0], [2.0, 2.0], [3.0, 2.0]])
+    Y_hat = np.array([[1.0, 2.0], [2.5, 2.0], [2.5, 2.5]])
+    s = regression_scores(Y, Y_hat)
+    # group 0: residuals 0, -0.5, 0.5 -> MSE 0.5/3, SS_tot 2 -> R² = 1 - 0.5/2 = 0.75
+    # group 1: residuals 0, 0, -0.5 -> MSE 0.25/3; constant target, imperfect -> R² 0 (sklearn convention)
+    assert s["mse_per_group"] == pytest.approx([0.5 / 3, 0.25 / 3])
+    assert s["r2_per_group"] == pytest.approx([0.75, 0.0])
+    assert s["mse"] == pytest.approx(0.125)
+    assert s["r2"] == pytest.approx(0.375)
+    perfect = regression_scores(Y, Y)
+    assert perfect["r2_per_group"] == [1.0, 1.0] and perfect["mse"] == 0.0
+    with pytest.raises(FitError, match=r"\(3, 2\) and \(2, 2\)"):
+        regression_scores(Y, Y[:2])
+
+
+def test_score_uses_predictions_of_the_law():
+    P_t = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    L_t = np.full((3, 2), 3.0)
+    A = np.array([[0.2, 0.0], [0.0, 0.1]])
+    L_next = L_t - P_t @ A.T
+    law = LinearDynamicLaw().fit(P_t, L_t, L_next)
+    shifted = L_next + np.array([[0.0, 0.0], [0.0, 0.0], [0.03, 0.0]])
+    s = law.score(P_t, L_t, shifted)
+    assert s["mse_per_group"][0] == pytest.approx(0.03**2 / 3)
+    assert s["mse_per_group"][1] == pytest.approx(0.0, abs=1e-20)
+
+
+# ----------------------------------------------------------------------------- dynamic laws
+def sweep(m, n, rng):
+    P_t = rng.dirichlet(np.ones(m), size=n)
+    L_t = np.tile(rng.uniform(2.5, 4.0, m), (n, 1))  # all runs resumed from one checkpoint
+    return P_t, L_t
+
+
+@pytest.mark.parametrize("m", [2, 3, 5])
+def test_linear_dynamic_recovers_A_exactly_without_noise(m):
+    rng = np.random.default_rng(m)
+    A = rng.uniform(-0.02, 0.05, (m, m)) + np.diag(rng.uniform(0.05, 0.2, m))
+    P_t, L_t = sweep(m, 3 * m, rng)
+    L_t = L_t + rng.uniform(0, 0.1, L_t.shape)  # also works when runs start from different losses
+    law = LinearDynamicLaw().fit(P_t, L_t, L_t - P_t @ A.T)
+    assert np.allclose(law.A_, A, atol=1e-10)
+    assert law.rank_ == m and np.all(law.intercept_ == 0)
+    P_new = rng.dirichlet(np.ones(m), size=4)
+    assert np.allclose(law.predict(P_new, L_t[:4]), L_t[:4] - P_new @ A.T)
+    assert law.score(P_t, L_t, L_t - P_t @ A.T)["r2"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("noise", [1e-4, 1e-3])
+def test_linear_dynamic_recovers_A_approximately_with_noise(noise):
+    rng = np.random.default_rng(11)
+    m = 3
+    A = np.array([[0.15, 0.02, -0.01], [0.01, 0.09, 0.03], [0.0, 0.02, 0.12]])
+    P_t, L_t = sweep(m, 60, rng)
+    L_next = L_t - P_t @ A.T + rng.normal(0, noise, L_t.shape)
+    law = LinearDynamicLaw().fit(P_t, L_t, L_next)
+    assert np.abs(law.A_ - A).max() < 40 * noise
+    assert np.abs(law.A_ - A).max() > 0  # noise does move the estimate
+
+
+def test_linear_dynamic_rank_and_intercept_checks():
+    P_t = np.array([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]])
+    L = np.full((3, 2), 3.0)
+    with pytest.raises(FitError, match=r"rank 1 < 2"):
+        LinearDynamicLaw().fit(P_t, L, L - 0.1)
+    P_t = np.array([[0.2, 0.8], [0.5, 0.5], [0.9, 0.1]])
+    with pytest.raises(FitError, match="collinear"):
+        LinearDynamicLaw(fit_intercept=True).fit(P_t, L, L - 0.1)
+    # Unnormalized allocations (e.g. token shares of a partial round) identify a drift term.
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (8, 2))
+    A = np.array([[0.1, 0.02], [0.0, 0.07]])
+    d = np.array([0.01, -0.02])
+    L_t = np.full((8, 2), 3.0)
+    law = LinearDynamicLaw(fit_intercept=True).fit(X, L_t, L_t - X @ A.T - d)
+    assert np.allclose(law.A_, A) and np.allclose(law.intercept_, d)
+    with pytest.raises(ConfigError, match="'yes'"):
+        LinearDynamicLaw(fit_intercept="yes").fit(X, L_t, L_t)
+    with pytest.raises(NotFittedError):
+        LinearDynamicLaw().predict(X, L_t)
+    with pytest.raises(FitError, match=r"L_next has shape \(7, 2\)"):
+        LinearDynamicLaw().fit(X, L_t, L_t[:7])
+
+
+def test_linear_dynamic_greedy_and_egd_helpers():
+    A = np.array([[0.148, 0.011], [-0.013, 0.087]])  # paper eq. (10), GH/C4 at t=2000
+    P_t = np.array([[0.1, 0.9], [0.5, 0.5], [0.9, 0.1]])
+    L_t = np.full((3, 2), 3.0)
+    law = LinearDynamicLaw().fit(P_t, L_t, L_t - P_t @ A.T)
+    assert np.array_equal(law.greedy_mixture(), [1.0, 0.0])
+    p = np.array([0.5, 0.5])
+    assert np.allclose(law.egd_step(p, 0.3), egd_update(p, A, 0.3))
+    restored = LinearDynamicLaw().load_state_dict(law.state_dict())
+    assert np.allclose(restored.A_, law.A_) and restored.n_groups_ == 2
+
+
+def test_log_linear_dynamic_law():
+    rng = np.random.default_rng(5)
+    m = 3
+    A = np.diag([0.05, 0.03, 0.04]) + 0.005
+    P_t, L_t = sweep(m, 12, rng)
+    L_next = L_t * np.exp(-P_t @ A.T)
+    law = LogLinearDynamicLaw().fit(P_t, L_t, L_next)
+    assert np.allclose(law.A_, A, atol=1e-10)
+    assert law.score(P_t, L_t, L_next)["r2"] == pytest.approx(1.0)
+    # Linear law is misspecified here but close over one short round.
+    assert LinearDynamicLaw().fit(P_t, L_t, L_next).score(P_t, L_t, L_next)["r2"] > 0.99
+
+    L0 = L_t[0]
+    p = law.greedy_mixture(L0)
+    X = np.vstack([rng.dirichlet(np.ones(m), size=100_000), np.eye(m)])
+    totals = (L0[None, :] * np.exp(-X @ A.T)).sum(axis=1)
+    assert (L0 * np.exp(-A @ p)).sum() <= totals.min() + 1e-9
+    q = law.egd_step(np.full(m, 1 / m), 1.0, L_t=L0)
+    grad = -(L0 * np.exp(-A @ np.full(m, 1 / m))) @ A
+    assert np.argmax(q) == np.argmin(grad)
+    with pytest.raises(ConfigError, match="L_t"):
+        law.greedy_mixture()
+    with pytest.raises(FitError, match=r"L_next\[0, 1\] = 0.0"):
+        LogLinearDynamicLaw().fit(P_t, L_t, np.where(np.eye(12, 3, 1) > 0, 0.0, L_next))
