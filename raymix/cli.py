@@ -63,9 +63,9 @@ def _backend_spec(args: argparse.Namespace):
 def _experiment(args: argparse.Namespace, methods: list[str], seeds: list[int], name: str):
     from raymix.experiment import ExperimentConfig
 
+    # Ray Data streams read with 0-CPU tasks (raymix.data.streaming), so trials that hold every CPU cannot
+    # starve them; a reserved data bundle was measured to hang on 2 CPUs (docs/DECISIONS.md).
     tune = {"cpus_per_trial": args.cpus_per_trial, "gpus_per_trial": args.gpus_per_trial}
-    if args.streaming == "ray":
-        tune["data_cpus_per_trial"] = 0.5
     return ExperimentConfig(methods=tuple(methods), seeds=tuple(seeds), total_steps=args.steps, setting=args.setting,
                             rounds=args.rounds, aioli=args.aioli, backend=_backend_spec(args), tune=tune,
                             executor=args.executor, out=args.out, name=name)

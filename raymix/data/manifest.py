@@ -182,6 +182,20 @@ class Manifest:
         return path
 
 
+#: Digests already verified in this process, keyed by (absolute path, size, mtime_ns): a trainer that opens
+#: the train sampler, a val sampler and two eval sets from one directory hashes each file once, not four times.
+_VERIFIED: dict[tuple[str, int, int], str] = {}
+
+
+def _verified_sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.absolute()), st.st_size, st.st_mtime_ns)
+    digest = _VERIFIED.get(key)
+    if digest is None:
+        digest = _VERIFIED[key] = file_sha256(path)
+    return digest
+
+
 def file_sha256(path: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes, read in ``chunk_bytes`` chunks."""
     h = hashlib.sha256()
@@ -198,7 +212,7 @@ def load_manifest(shards_dir: str | os.PathLike[str], *, verify: bool | str = Tr
     Args:
         shards_dir: a directory written by ``build_shards``.
         verify: ``True`` — every listed file must exist and match its SHA-256 (reads every byte once);
-            ``"exists"`` — only check existence and size-independent presence (cheap, for huge shard sets);
+            ``"exists"`` — only check that every listed file exists (cheap, for huge shard sets);
             ``False`` — trust the manifest.
         split: when given, raise :class:`SplitNotFoundError` unless this split was built, and verify only
             its files.
@@ -232,7 +246,7 @@ def load_manifest(shards_dir: str | os.PathLike[str], *, verify: bool | str = Tr
                 )
             if verify == "exists":
                 continue
-            digest = file_sha256(fpath)
+            digest = _verified_sha256(fpath)
             if digest != entry.sha256:
                 raise ShardError(
                     f"shard file {str(fpath)!r} is corrupt or was replaced: sha256 {digest} but the manifest says "

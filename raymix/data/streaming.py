@@ -5,18 +5,21 @@ re-chunks them on the consumer into the same deterministic epoch order as the lo
 (:func:`raymix.data.sampler.epoch_order`), so switching ``streaming="local"`` ↔ ``"ray"`` does not
 change a single batch.  Use it on clusters, with shards larger than RAM, or on remote storage.
 
-**No deadlock under Tune.**  Ray Data read tasks request 1 CPU by default.  A Tune trial that holds
+**No deadlock under Tune.**  Ray Data tasks request 1 CPU by default.  A Tune trial that holds
 every CPU of the cluster (e.g. two 1-CPU trials on a 2-CPU node) and then streams data waits forever
-for a CPU that its own siblings hold — silently.  The recipe (measured in tests/data/test_streaming.py
-with two concurrent trials on ``ray.init(num_cpus=2)``):
+for a CPU that its own siblings hold — silently.  Measured on ``ray.init(num_cpus=2)`` with two
+concurrent 1-CPU trials each streaming 3 groups (tests/data/test_streaming.py):
 
-1. read tasks request ``num_cpus=0`` by default (:data:`READ_NUM_CPUS`): parquet decoding of token
-   windows is I/O-bound and tiny next to a training step, so it runs beside the trials instead of
-   waiting for a CPU slot; and
-2. the Tune layer gives each trial :func:`data_resources` — a ``PlacementGroupFactory`` whose first
-   bundle holds the trainable and whose second bundle is reserved for data tasks, for setups that
-   want to give reading real CPU (``read_num_cpus > 0``): the read tasks are captured into the trial's
-   placement group and fit the data bundle, so they never compete with the trials.
+* read tasks with ``num_cpus=1``: neither trial finished within 100 s (deadlock);
+* trials ``{CPU: 0.5}`` + a reserved data bundle ``{CPU: 0.5}`` in a ``PlacementGroupFactory`` and read
+  tasks of ``num_cpus=0.5``: did not finish within 90 s either (Ray Data's tasks are not scheduled into
+  the trial's data bundle);
+* read tasks with ``num_cpus=0`` (:data:`READ_NUM_CPUS`, the default here): both finished in ~26 s,
+  mostly Tune and worker start-up.
+
+So the recipe is: streams run read tasks with ``read_num_cpus=0`` (decoding token windows from parquet
+is light, I/O-bound work next to a training step), and trials request their compute with
+:func:`data_resources`, which asks nothing extra for data.
 """
 
 from __future__ import annotations
@@ -99,25 +102,23 @@ def quiet_ray_data(level: int = logging.WARNING) -> Iterator[None]:
         logger.setLevel(old)
 
 
-def data_resources(trial_cpus: float = 1.0, data_cpus: float = 0.0, trial_gpus: float = 0.0) -> Any:
-    """Per-trial resources for Tune trials that stream data: ``tune.PlacementGroupFactory``.
+def data_resources(trial_cpus: float = 1.0, trial_gpus: float = 0.0) -> Any:
+    """Per-trial resources for Tune trials that stream data: a one-bundle ``tune.PlacementGroupFactory``.
 
-    Bundle 0 ``{"CPU": trial_cpus, "GPU": trial_gpus}`` runs the trainable; when ``data_cpus > 0`` a second
-    bundle ``{"CPU": data_cpus}`` is reserved for the trial's Ray Data read tasks (pass the same value as
-    ``read_num_cpus`` — at most ``data_cpus`` — to the streams).  With the default ``data_cpus=0`` the
-    streams' read tasks request no CPU (:data:`READ_NUM_CPUS`) and cannot deadlock however many trials
-    hold the cluster's CPUs.  Use as ``tune.with_resources(trainable, data_resources(1, 0))``.
+    The bundle ``{"CPU": trial_cpus, "GPU": trial_gpus}`` runs the trainable.  Nothing is reserved for data:
+    the streams' read tasks request ``num_cpus=0`` (:data:`READ_NUM_CPUS`), which is what keeps trials that
+    hold every CPU from deadlocking (see the module docstring for the measurements).  Streams opened inside
+    such trials must keep ``read_num_cpus=0``.  Use as ``tune.with_resources(trainable, data_resources(1))``.
     """
     from ray import tune
 
-    if trial_cpus < 0 or data_cpus < 0 or trial_gpus < 0:
-        raise ConfigError(f"resources must be >= 0, got trial_cpus={trial_cpus}, data_cpus={data_cpus}, "
+    if trial_cpus < 0 or trial_gpus < 0 or (trial_cpus == 0 and trial_gpus == 0):
+        raise ConfigError(f"trial resources must be >= 0 and not all zero, got trial_cpus={trial_cpus}, "
                           f"trial_gpus={trial_gpus}")
-    head: dict[str, float] = {"CPU": float(trial_cpus)}
+    bundle: dict[str, float] = {"CPU": float(trial_cpus)}
     if trial_gpus:
-        head["GPU"] = float(trial_gpus)
-    bundles = [head] + ([{"CPU": float(data_cpus)}] if data_cpus > 0 else [])
-    return tune.PlacementGroupFactory(bundles, strategy="PACK")
+        bundle["GPU"] = float(trial_gpus)
+    return tune.PlacementGroupFactory([bundle])
 
 
 def _read_parquet_files(batch: pa.Table, filesystem: Any = None) -> pa.Table:
@@ -166,7 +167,8 @@ class RayDataGroupStream(GroupStream):
         paths: the group's parquet files in canonical (part) order; local paths or URIs.
         row_counts: windows per file (from the manifest).
         seq_len: tokens per window.
-        read_num_cpus: CPUs per read task (default 0, see the module docstring).
+        read_num_cpus: CPUs per read task (default 0; a positive value can deadlock inside Tune trials that
+            hold every CPU — see the module docstring).
         prefetch_batches: Ray Data blocks fetched ahead of consumption.
         filesystem: optional ``pyarrow.fs.FileSystem`` for the paths.
     """

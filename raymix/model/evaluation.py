@@ -73,7 +73,8 @@ class GroupEvaluator:
                     lengths.add(arr.shape[1])
                     if vocab_size is not None:
                         check_token_ids(arr, vocab_size)
-                per_group.append(torch.as_tensor(arr.astype(np.int64, copy=False), device=self.device))
+                # Own copy: the caller's arrays may be read-only memory maps, and the cache must not change under us.
+                per_group.append(torch.from_numpy(np.array(arr, dtype=np.int64)).to(self.device))
             if len(lengths) > 1:
                 raise DataError(f"evaluation windows of split {split!r} have different lengths {sorted(lengths)}; "
                                 f"all windows of a split must share one seq_len")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,9 @@ from torch import nn
 
 from raymix.errors import ConfigError, TokenizerMismatchError
 from raymix.model.presets import ModelConfig
+
+if TYPE_CHECKING:
+    from transformers import GPTNeoXConfig
 
 
 def flash_attention_available() -> bool:
@@ -47,7 +51,7 @@ def resolve_attention(requested: str = "auto", device: str | torch.device | None
     return requested
 
 
-def neox_config(config: ModelConfig, attention: str = "sdpa"):
+def neox_config(config: ModelConfig, attention: str = "sdpa") -> GPTNeoXConfig:
     """The ``transformers.GPTNeoXConfig`` of ``config`` (fp32, no KV cache, no dropout)."""
     from transformers import GPTNeoXConfig
 

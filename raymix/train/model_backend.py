@@ -372,6 +372,8 @@ class ModelBackend(TrainingBackend):
         if groups.min() < 0 or groups.max() >= self.m:
             raise DataError(f"batch group ids {np.unique(groups).tolist()} fall outside [0, {self.m})")
         check_token_ids(ids, self.model_config.vocab_size)
+        if not ids.flags.writeable:  # e.g. Arrow-backed rows; torch cannot share read-only memory
+            ids = ids.copy()
         non_blocking = self.device.type == "cuda"
         return (torch.as_tensor(ids, dtype=torch.int64).to(self.device, non_blocking=non_blocking),
                 torch.as_tensor(groups, dtype=torch.int64).to(self.device, non_blocking=non_blocking))

@@ -34,7 +34,6 @@ class TuneSettings(Config):
     experiment: str = "raymix"
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
-    data_cpus_per_trial: float = 0.0
     max_concurrent_trials: int | None = None
     checkpoint_frequency: int = 0
     max_failures: int = 0
@@ -44,20 +43,16 @@ class TuneSettings(Config):
     def validate(self) -> None:
         check(float(self.cpus_per_trial) > 0, f"cpus_per_trial must be > 0, got {self.cpus_per_trial!r}")
         check(float(self.gpus_per_trial) >= 0, f"gpus_per_trial must be >= 0, got {self.gpus_per_trial!r}")
-        check(float(self.data_cpus_per_trial) >= 0,
-              f"data_cpus_per_trial must be >= 0, got {self.data_cpus_per_trial!r}")
         check(int(self.checkpoint_frequency) >= 0,
               f"checkpoint_frequency must be >= 0 rounds, got {self.checkpoint_frequency!r}")
 
-    def resources(self) -> tune.PlacementGroupFactory | dict[str, float]:
-        """Trial resources.  With Ray Data streaming, a second bundle reserves CPU for the data tasks:
-        trials that hold every CPU would otherwise starve Ray Data's read tasks (a silent deadlock)."""
-        head = {"CPU": float(self.cpus_per_trial)}
-        if self.gpus_per_trial:
-            head["GPU"] = float(self.gpus_per_trial)
-        if self.data_cpus_per_trial:
-            return tune.PlacementGroupFactory([head, {"CPU": float(self.data_cpus_per_trial)}])
-        return {"cpu": float(self.cpus_per_trial), "gpu": float(self.gpus_per_trial)}
+    def resources(self) -> tune.PlacementGroupFactory:
+        """One bundle per trial.  Nothing is reserved for Ray Data: the streams' read tasks ask for 0 CPUs
+        (``raymix.data.streaming``), which is what keeps trials holding every CPU from deadlocking; a
+        reserved data bundle was measured to hang (docs/DECISIONS.md)."""
+        from raymix.data.streaming import data_resources
+
+        return data_resources(float(self.cpus_per_trial), float(self.gpus_per_trial))
 
 
 def ensure_ray(**init_kwargs: Any) -> None:
@@ -106,6 +101,9 @@ class TuneExecutor(Executor):
                 failure_config=tune.FailureConfig(max_failures=int(s.max_failures)),
             ),
         )
+        if s.verbose == 0:
+            # Tune's new console output prints experiment tables even at verbose=0; the legacy one is silent.
+            os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         grid = tuner.fit()
         self.experiment_dirs.append(str(Path(grid.experiment_path)))
         by_name: dict[str, RunResult] = {}

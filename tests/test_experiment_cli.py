@@ -1,0 +1,73 @@
+"""Experiments, reports and the CLI on the simulator (in-process executor: no Ray needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from raymix.cli import main
+from raymix.errors import ConfigError, DataError
+from raymix.experiment import ExperimentConfig, parse_method, result_path, run_experiment
+from raymix.methods.driver import BackendSpec
+from raymix.report import comparison_markdown, comparison_rows, load_results, write_report
+
+
+def test_parse_method():
+    assert parse_method("aioli+grid_search") == ("grid_search", True)
+    assert parse_method("dml") == ("dml", False)
+    with pytest.raises(ConfigError, match="valid"):
+        parse_method("aioli+nope")
+    with pytest.raises(ConfigError, match="short runs"):
+        parse_method("aioli+aioli")
+
+
+def test_experiment_writes_complete_results_and_report(tmp_path):
+    cfg = ExperimentConfig(methods=("stratified", "aioli", "grid_search", "aioli+grid_search"), seeds=(0, 1),
+                           total_steps=5000, setting="restricted", backend=BackendSpec(), executor="local",
+                           out=str(tmp_path))
+    results = run_experiment(cfg)
+    assert len(results) == 8
+    assert result_path(tmp_path, "aioli+grid_search", 1).is_file()
+    assert not list((tmp_path / "results").glob("*.tmp"))
+    loaded = load_results(tmp_path)
+    assert {r.method for r in loaded} == set(cfg.methods)
+    rows = {r["method"]: r for r in comparison_rows(loaded)}
+    assert rows["stratified"]["delta_vs_stratified"] == 0
+    assert rows["grid_search"]["extra_steps"] == 9 * 250  # paper grid for m=2, S/20 steps each
+    md = comparison_markdown(loaded)
+    assert "| aioli+grid_search |" in md and "Δ vs stratified" in md
+    text, plots = write_report(tmp_path)
+    assert (tmp_path / "report.md").read_text() == text
+    assert plots and plots[0].stat().st_size > 1000
+
+
+def test_handoff_rows_need_the_restricted_setting(tmp_path):
+    with pytest.raises(ConfigError, match="restricted"):
+        ExperimentConfig(methods=("aioli+dml",), setting="unrestricted", out=str(tmp_path))
+
+
+def test_report_on_empty_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="no results"):
+        load_results(tmp_path)
+
+
+def test_cli_run_and_compare_on_the_simulator(tmp_path, capsys):
+    rc = main(["run", "--method", "doremi", "--sim", "two_group_interacting", "--steps", "2000",
+               "--executor", "local", "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "average test PPL" in out and "github" in out
+    rc = main(["compare", "--methods", "stratified,aioli", "--seeds", "0", "--sim", "three_group", "--steps", "5000",
+               "--executor", "local", "--out", str(tmp_path / "cmp")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "| aioli |" in out
+    assert json.loads((tmp_path / "cmp" / "experiment.json").read_text())["methods"] == ["stratified", "aioli"]
+    assert main(["report", str(tmp_path / "cmp")]) == 0
+
+
+def test_cli_errors_are_reported_not_raised(tmp_path, capsys):
+    rc = main(["run", "--method", "nope", "--sim", "two_group_interacting", "--executor", "local",
+               "--out", str(tmp_path)])
+    assert rc == 2 and "unknown method 'nope'" in capsys.readouterr().err
+    rc = main(["run", "--method", "aioli", "--sim", "no_such_scenario", "--executor", "local", "--out", str(tmp_path)])
+    assert rc == 2 and "no_such_scenario" in capsys.readouterr().err
