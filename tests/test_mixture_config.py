@@ -8,9 +8,9 @@ import pytest
 from raymix import Mixture
 from raymix.config import Config
 from raymix.errors import ConfigError, MixtureError, RaymixError
-from raymix.mixture import as_weights
 from raymix.methods import MixingProblem
 from raymix.methods.policies import AioliConfig
+from raymix.mixture import as_weights
 
 
 def test_mixture_basics():

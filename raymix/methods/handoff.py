@@ -18,9 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from raymix.methods.base import MixingProblem
+from raymix.methods.hparams import aioli_defaults
 from raymix.methods.policies import AioliConfig
 from raymix.methods.runs import RunSpec
-from raymix.methods.hparams import aioli_defaults
 
 
 def static_run(name: str, p: Sequence[float], problem: MixingProblem, *, steps: int | None = None,

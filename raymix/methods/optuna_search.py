@@ -16,9 +16,9 @@ import numpy as np
 
 from raymix.config import check, field
 from raymix.methods.base import MixingMethod, MixingProblem, Phase, Plan
-from raymix.methods.sweeps import SweepConfig, finish_with, sweep_table
 from raymix.methods.handoff import static_run
 from raymix.methods.hparams import short_run_steps
+from raymix.methods.sweeps import SweepConfig, finish_with, sweep_table
 
 
 def stick_breaking(u: np.ndarray) -> np.ndarray:

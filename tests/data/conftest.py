@@ -54,20 +54,6 @@ def tiny_corpus(n_docs: int = 60) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="session")
-def ray_runtime():
-    """A 2-CPU local Ray runtime for the whole session (shut down at the end)."""
-    import ray
-
-    from raymix.data import streaming  # noqa: F401  (installs the fsspec import guard before Ray Data runs)
-
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="session")
 def shard_dir(tmp_path_factory, ray_runtime) -> Path:
     """A tiny shard directory: 3 groups × 60 documents, BPE vocab 300, seq_len 32, 2 files per train group."""
     from raymix.data.shards import build_shards

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.ray
 GROUPS = ("github", "c4")
 
 
-def test_tune_run_idiom(ray_local, tmp_path):
+def test_tune_run_idiom(ray_runtime, tmp_path):
     base = static_trial(GROUPS, steps=400, rounds=4)
     analysis = tune.run(
         MixingTrainable,
@@ -31,7 +31,7 @@ def test_tune_run_idiom(ray_local, tmp_path):
         assert set(r) >= {"p/github", "p/c4", "val_loss/github", "test_loss/c4"}
 
 
-def test_tuner_with_dml_searcher_fits_and_launches_the_optimum(ray_local, tmp_path):
+def test_tuner_with_dml_searcher_fits_and_launches_the_optimum(ray_runtime, tmp_path):
     base = static_trial(GROUPS, steps=300, rounds=2)
     searcher = DMLSearcher(base, GROUPS, runs=4, seed=0)
     tuner = tune.Tuner(MixingTrainable,
@@ -44,7 +44,7 @@ def test_tuner_with_dml_searcher_fits_and_launches_the_optimum(ray_local, tmp_pa
     assert searcher.optimum is not None and np.isclose(searcher.optimum.sum(), 1)
 
 
-def test_tuner_with_optuna_over_the_simplex(ray_local, tmp_path):
+def test_tuner_with_optuna_over_the_simplex(ray_runtime, tmp_path):
     from ray.tune.search.optuna import OptunaSearch
 
     base = static_trial(GROUPS, steps=200, rounds=1)
@@ -76,7 +76,7 @@ def test_trainable_restore_is_exact(tmp_path):
     b.stop()
 
 
-def test_restricted_handoff_resumes_the_truncated_trial(ray_local, tmp_path):
+def test_restricted_handoff_resumes_the_truncated_trial(ray_runtime, tmp_path):
     ex = TuneExecutor(BackendSpec(), TuneSettings(storage_path=str(tmp_path), experiment="handoff"))
     prob = MixingProblem(groups=GROUPS, total_steps=5000, setting="restricted", with_aioli=True)
     res = run_method(get_method("grid_search"), prob, ex)
