@@ -122,12 +122,44 @@ def plot_trajectories(results: list[MethodResult], path: str | Path) -> Path | N
     return path
 
 
+def tidy_tables(results: list[MethodResult]):
+    """Two tidy pandas tables: one row per run (config, p, per-group val/test loss) and one row per round
+    (step, proportions, validation losses, A^t as JSON) — every run of every method and seed."""
+    import pandas as pd
+
+    runs, rounds = [], []
+    for res in results:
+        for run in res.runs:
+            base = {"method": res.method, "seed": res.problem.seed, "setting": res.problem.setting,
+                    "run": run.spec.name, "role": run.spec.role, "policy": run.spec.policy}
+            row = {**base, "steps": run.spec.steps, "total_steps": run.spec.total_steps,
+                   "resume_from": run.spec.resume_from, "avg_test_ppl": run.avg_test_ppl,
+                   "policy_config": json.dumps(run.spec.policy_config), "wall_time_s": run.wall_time_s}
+            mix = run.spec.tags.get("mixture") or run.summary.get("mixture")
+            for j, g in enumerate(run.groups):
+                row[f"p/{g}"] = None if mix is None else float(mix[j])
+                row[f"val_loss/{g}"] = run.val_loss[j]
+                row[f"test_loss/{g}"] = run.test_loss[j]
+            runs.append(row)
+            for h in run.history:
+                r = {**base, "step": h.step, "A": None if h.interactions is None else json.dumps(h.interactions)}
+                for j, g in enumerate(run.groups):
+                    r[f"p/{g}"] = h.mixture[j]
+                    r[f"val_loss/{g}"] = None if h.val_loss is None else h.val_loss[j]
+                rounds.append(r)
+    return pd.DataFrame(runs), pd.DataFrame(rounds)
+
+
 def write_report(directory: str | Path) -> tuple[str, list[Path]]:
     """Markdown report (returned and written to ``report.md``) and its plots."""
     directory = Path(directory)
     results = load_results(directory)
     text = ["# raymix report", "", f"results: `{directory}`", "", "## Average test perplexity", "",
             comparison_markdown(results), ""]
+    runs, rounds = tidy_tables(results)
+    runs.to_csv(directory / "runs.csv", index=False)
+    rounds.to_csv(directory / "rounds.csv", index=False)
+    text += ["tidy tables: `runs.csv` (one row per run), `rounds.csv` (one row per mixing round, with A^t)", ""]
     plots = []
     p = plot_trajectories(results, directory / "proportions.png")
     if p is not None:

@@ -40,6 +40,14 @@ def test_experiment_writes_complete_results_and_report(tmp_path):
     text, plots = write_report(tmp_path)
     assert (tmp_path / "report.md").read_text() == text
     assert plots and plots[0].stat().st_size > 1000
+    import pandas as pd
+
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    rounds = pd.read_csv(tmp_path / "rounds.csv")
+    assert len(runs) == sum(len(r.runs) for r in loaded)
+    assert {"p/github", "val_loss/c4", "test_loss/github", "resume_from"} <= set(runs.columns)
+    aioli_rounds = rounds[(rounds.method == "aioli") & (rounds.run == "final") & (rounds.seed == 0)]
+    assert aioli_rounds["A"].notna().any() and aioli_rounds.step.is_monotonic_increasing
 
 
 def test_handoff_rows_need_the_restricted_setting(tmp_path):

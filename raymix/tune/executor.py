@@ -64,6 +64,16 @@ def ensure_ray(**init_kwargs: Any) -> None:
     ray.init(**kwargs)
 
 
+def checkpoint_uri(ckpt: tune.Checkpoint) -> str:
+    """A path (local storage) or URI (``s3://…``, ``gs://…``) that any node can open the checkpoint from."""
+    fs = getattr(ckpt, "filesystem", None)
+    kind = getattr(fs, "type_name", "local") if fs is not None else "local"
+    if kind in ("local", "py::fsspec+('file', 'local')"):
+        return ckpt.path
+    scheme = {"s3": "s3", "gcs": "gs", "hdfs": "hdfs"}.get(kind, kind)
+    return f"{scheme}://{ckpt.path}"
+
+
 class TuneExecutor(Executor):
     """Runs each phase as a Tune experiment; keeps finished runs' checkpoint paths for later phases."""
 
@@ -117,7 +127,7 @@ class TuneExecutor(Executor):
             rr = RunResult.from_dict(json.loads(res.metrics["run_result"]))
             if res.checkpoint is None:
                 raise CheckpointError(f"trial for run {name!r} left no checkpoint")
-            rr.checkpoint = res.checkpoint.path
-            self.checkpoints[name] = res.checkpoint.path
+            rr.checkpoint = checkpoint_uri(res.checkpoint)
+            self.checkpoints[name] = rr.checkpoint
             by_name[name] = rr
         return [by_name[spec.name] for spec in phase.runs]
