@@ -89,6 +89,9 @@ def main() -> None:
     for n in [int(x) for x in args.eval_examples.split(",")]:
         variants.append((f"aioli eval={n}", "aioli", {"rounds": args.rounds, "sweeps": args.sweeps, "delta": 0.288,
                                                        "eval_examples": n}))
+    # untimed warm-up: the first run in a process pays for thread pools, allocator growth and lazy imports
+    run(RunSpec(name="warmup", policy="static", policy_config={"rounds": 1}, steps=min(S, 40), total_steps=S),
+        backend)
     rows = {name: [] for name, _, _ in variants}
     for seed in [int(s) for s in args.seeds.split(",")]:
         # interleave variants per seed so machine-load drift hits all of them alike

@@ -11,6 +11,9 @@ from typing import Any
 
 from raymix.data.batch import Batch, BatchSource
 from raymix.data.corpus import CorpusSource
+from raymix.data.embedded import EmbeddedSource
+from raymix.data.presets import PresetSource, available_presets
+from raymix.data.sources import FolderSource, HFSource
 from raymix.data.manifest import Manifest, load_manifest
 from raymix.data.reader import load_eval_set, read_group_windows
 from raymix.data.sampler import GroupStream, LocalGroupStream, MixtureSampler, open_sampler
@@ -30,6 +33,11 @@ __all__ = [
     "Batch",
     "BatchSource",
     "CorpusSource",
+    "EmbeddedSource",
+    "FolderSource",
+    "HFSource",
+    "PresetSource",
+    "available_presets",
     "GroupStream",
     "LocalGroupStream",
     "Manifest",

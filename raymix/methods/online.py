@@ -20,9 +20,9 @@ from raymix.methods.policies import DoGEConfig, DoReMiConfig, SkillItConfig
 from raymix.methods.runs import RunSpec
 
 
-def _merge(defaults: dict, config: Config) -> dict:
-    """Paper defaults overridden by the fields the user set (non-None)."""
-    return {**defaults, **{k: v for k, v in config.to_dict().items() if v is not None}}
+def _merge(defaults: dict, config: Config, keys: tuple[str, ...]) -> dict:
+    """Paper defaults for ``keys``, overridden by the fields of ``config`` the user set (non-None)."""
+    return {**defaults, **{k: getattr(config, k) for k in keys if getattr(config, k) is not None}}
 
 
 @dataclass
@@ -57,9 +57,7 @@ class SkillIt(MixingMethod):
         start = {g: dict(zip(r.groups, r.summary["val_start"])) for g, r in zip(problem.groups, results)}
         end = {g: dict(zip(r.groups, r.summary["val_end"])) for g, r in zip(problem.groups, results)}
         graph = skills_graph(start, end, problem.groups)
-        hp = _merge(skill_it_defaults(problem.m, problem.setting),
-                    SkillItConfig.from_dict({k: getattr(cfg, k) for k in ("rounds", "eta", "window")
-                                             if getattr(cfg, k) is not None}))
+        hp = _merge(skill_it_defaults(problem.m, problem.setting), cfg, ("rounds", "eta", "window"))
         hp["graph"] = [list(map(float, row)) for row in graph]
         hp["eval_examples"] = cfg.eval_examples
         if problem.with_aioli:
@@ -95,9 +93,7 @@ class DoReMi(MixingMethod):
         ref = static_run("doremi-reference", np.full(problem.m, 1 / problem.m), problem, steps=steps,
                          total_steps=steps, role="reference")
         yield Phase("doremi-reference", [ref])
-        hp = doremi_defaults(problem.m, problem.setting)
-        if self.config.eta is not None:
-            hp["eta"] = self.config.eta
+        hp = _merge(doremi_defaults(problem.m, problem.setting), self.config, ("eta",))
         proxy = RunSpec(name="doremi-proxy", policy="doremi", seed=problem.seed, role="proxy",
                         policy_config=DoReMiConfig(rounds=min(problem.rounds, steps), **hp).to_dict(),
                         steps=steps, total_steps=steps, reference_from="doremi-reference")
@@ -115,9 +111,7 @@ class DoGE(MixingMethod):
     def plan(self, problem: MixingProblem) -> Plan:
         steps = int(self.config.proxy_steps or short_run_steps("doge", problem.m, problem.total_steps,
                                                                problem.setting))
-        hp = doge_defaults(problem.m, problem.setting)
-        if self.config.eta is not None:
-            hp["eta"] = self.config.eta
+        hp = _merge(doge_defaults(problem.m, problem.setting), self.config, ("eta",))
         proxy = RunSpec(name="doge-proxy", policy="doge", seed=problem.seed, role="proxy",
                         policy_config=DoGEConfig(rounds=min(problem.rounds, steps), **hp).to_dict(),
                         steps=steps, total_steps=steps)

@@ -111,3 +111,22 @@ def test_unknown_method_lists_valid_names():
 def test_restricted_setting_required_for_handoff():
     with pytest.raises(ValueError, match="restricted"):
         problem(with_aioli=True)
+
+
+def test_paper_hyperparameters_by_m_unless_overridden():
+    prob7 = MixingProblem(groups=tuple(f"g{i}" for i in range(7)), total_steps=40000)
+    gen = get_method("skill_it").plan(prob7)
+    phase = next(gen)
+    assert len(phase.runs) == 7  # m one-group runs
+    from raymix.methods.hparams import aioli_defaults, skill_it_defaults
+
+    assert skill_it_defaults(7, "unrestricted")["rounds"] == 20 and aioli_defaults(7, "restricted")["sweeps"] == 2
+    assert aioli_defaults(3, "restricted")["delta"] == 0.288 and aioli_defaults(2, "restricted")["delta"] == 0.128
+    res = run_method(get_method("skill_it"), MixingProblem(groups=("arxiv", "books", "stackexchange"),
+                                                            total_steps=5000, rounds=2),
+                     LocalExecutor(BackendSpec(scenario="three_group")))
+    assert res.final.spec.policy_config["rounds"] == 10 and res.final.spec.policy_config["eta"] == 0.2
+    res = run_method(get_method("skill_it", {"eta": 0.8}), MixingProblem(groups=("arxiv", "books", "stackexchange"),
+                                                                        total_steps=5000),
+                     LocalExecutor(BackendSpec(scenario="three_group")))
+    assert res.final.spec.policy_config["eta"] == 0.8 and res.final.spec.policy_config["rounds"] == 10
