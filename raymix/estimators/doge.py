@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from raymix.errors import ConfigError, FitError
+from raymix.estimators.proxy_weights import AveragedProxyWeights
 
 
 def alignment_scores(G_train: np.ndarray, g_val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +41,7 @@ def alignment_scores(G_train: np.ndarray, g_val: np.ndarray) -> tuple[np.ndarray
     return G @ v, np.linalg.norm(G, axis=1)
 
 
-class DoGEWeights:
+class DoGEWeights(AveragedProxyWeights):
     """Online DoGE weights with a running average.
 
     Args:
@@ -52,22 +53,14 @@ class DoGEWeights:
 
     def __init__(self, m: int, mu: float = 0.01, *, dw_min: float = 0.0, dw_max: float = 5.0,
                  smoothing: float = 0.0) -> None:
-        if isinstance(m, bool) or int(m) != m or m < 1:
-            raise ConfigError(f"number of groups m must be a positive integer, got {m!r}")
         if not np.isfinite(mu) or mu <= 0:
             raise ConfigError(f"DoGE mu must be a finite number > 0 (the tables' eta, e.g. 0.01), got {mu!r}")
         if not (np.isfinite(dw_min) and np.isfinite(dw_max)) or dw_min > dw_max:
             raise ConfigError(f"need finite dw_min <= dw_max, got dw_min={dw_min!r}, dw_max={dw_max!r}")
-        if not 0.0 <= smoothing <= 1.0:
-            raise ConfigError(f"smoothing must lie in [0, 1], got {smoothing!r}")
-        self.m = int(m)
+        super().__init__(m, smoothing)
         self.mu = float(mu)
         self.dw_min = float(dw_min)
         self.dw_max = float(dw_max)
-        self.smoothing = float(smoothing)
-        self.weights = np.full(self.m, 1.0 / self.m)
-        self._weight_sum = np.zeros(self.m)
-        self.steps = 0
 
     def scores(self, alignment: np.ndarray, grad_norm: np.ndarray, lr: float) -> np.ndarray:
         """``clip(lr·⟨g_i, g_val⟩ / mean‖g‖, dw_min·lr, dw_max·lr)`` ``(m,)``."""
@@ -84,35 +77,13 @@ class DoGEWeights:
 
     def update(self, alignment: np.ndarray, grad_norm: np.ndarray, lr: float) -> np.ndarray:
         """One proxy step; returns this step's weights ``(m,)``."""
-        s = self.scores(alignment, grad_norm, lr)
-        logits = np.log(self.weights) + s / self.mu
-        logits -= logits.max()
-        w = np.exp(logits)
-        w /= w.sum()
-        w = (1.0 - self.smoothing) * w + self.smoothing / self.m
-        self.weights = w / w.sum()
-        self._weight_sum += self.weights
-        self.steps += 1
-        return self.weights.copy()
-
-    def average(self) -> np.ndarray:
-        """The final static mixture: mean of the weights over all steps ``(m,)`` (uniform before any step)."""
-        if self.steps == 0:
-            return np.full(self.m, 1.0 / self.m)
-        return self._weight_sum / self.steps
+        return self._step(self.scores(alignment, grad_norm, lr) / self.mu)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"m": self.m, "mu": self.mu, "dw_min": self.dw_min, "dw_max": self.dw_max,
-                "smoothing": self.smoothing, "weights": self.weights.tolist(),
-                "weight_sum": self._weight_sum.tolist(), "steps": self.steps}
+        return {**self._weights_state(), "mu": self.mu, "dw_min": self.dw_min, "dw_max": self.dw_max}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if int(state["m"]) != self.m:
-            raise ConfigError(f"state is for m={state['m']} groups, these weights have m={self.m}")
+        self._load_weights_state(state)
         self.mu = float(state["mu"])
         self.dw_min = float(state["dw_min"])
         self.dw_max = float(state["dw_max"])
-        self.smoothing = float(state["smoothing"])
-        self.weights = np.asarray(state["weights"], dtype=float)
-        self._weight_sum = np.asarray(state["weight_sum"], dtype=float)
-        self.steps = int(state["steps"])

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from raymix.errors import ConfigError, FitError
+from raymix.estimators.proxy_weights import AveragedProxyWeights
 
 
-class DoReMiWeights:
+class DoReMiWeights(AveragedProxyWeights):
     """Online DoReMi weights with smoothing and a running average.
 
     The multiplicative step is applied to the previous *smoothed* weights, as in DoReMi's Algorithm 1 and
@@ -29,19 +30,11 @@ class DoReMiWeights:
     """
 
     def __init__(self, m: int, eta: float = 0.01, smoothing: float = 1e-3) -> None:
-        if isinstance(m, bool) or int(m) != m or m < 1:
-            raise ConfigError(f"number of groups m must be a positive integer, got {m!r}")
         if not np.isfinite(eta) or eta <= 0:
             raise ConfigError(f"DoReMi eta must be a finite number > 0, got {eta!r}")
-        if not 0.0 <= smoothing <= 1.0:
-            raise ConfigError(f"DoReMi smoothing c must lie in [0, 1], got {smoothing!r}")
-        self.m = int(m)
+        super().__init__(m, smoothing)
         self.eta = float(eta)
-        self.smoothing = float(smoothing)
-        self.weights = np.full(self.m, 1.0 / self.m)
         self.excess = np.zeros(self.m)
-        self._weight_sum = np.zeros(self.m)
-        self.steps = 0
 
     def update(self, train_loss: np.ndarray, ref_loss: np.ndarray) -> np.ndarray:
         """One proxy step; returns the smoothed weights ``(m,)`` for this step's objective.
@@ -60,32 +53,12 @@ class DoReMiWeights:
         if np.isinf(L).any():
             raise FitError(f"train_loss must be finite or nan (absent group), got {L.tolist()}")
         self.excess[present] = np.maximum(L[present] - R[present], 0.0)
-        logits = np.log(self.weights) + self.eta * self.excess
-        logits -= logits.max()
-        w = np.exp(logits)
-        w /= w.sum()
-        w = (1.0 - self.smoothing) * w + self.smoothing / self.m
-        self.weights = w / w.sum()
-        self._weight_sum += self.weights
-        self.steps += 1
-        return self.weights.copy()
-
-    def average(self) -> np.ndarray:
-        """The final static mixture: mean of the weights over all steps ``(m,)`` (uniform before any step)."""
-        if self.steps == 0:
-            return np.full(self.m, 1.0 / self.m)
-        return self._weight_sum / self.steps
+        return self._step(self.eta * self.excess)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"m": self.m, "eta": self.eta, "smoothing": self.smoothing, "weights": self.weights.tolist(),
-                "excess": self.excess.tolist(), "weight_sum": self._weight_sum.tolist(), "steps": self.steps}
+        return {**self._weights_state(), "eta": self.eta, "excess": self.excess.tolist()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if int(state["m"]) != self.m:
-            raise ConfigError(f"state is for m={state['m']} groups, these weights have m={self.m}")
+        self._load_weights_state(state)
         self.eta = float(state["eta"])
-        self.smoothing = float(state["smoothing"])
-        self.weights = np.asarray(state["weights"], dtype=float)
         self.excess = np.asarray(state["excess"], dtype=float)
-        self._weight_sum = np.asarray(state["weight_sum"], dtype=float)
-        self.steps = int(state["steps"])
