@@ -12,12 +12,12 @@ from typing import Any
 from raymix.data.batch import Batch, BatchSource
 from raymix.data.corpus import CorpusSource
 from raymix.data.embedded import EmbeddedSource
-from raymix.data.presets import PresetSource, available_presets
-from raymix.data.sources import FolderSource, HFSource
 from raymix.data.manifest import Manifest, load_manifest
+from raymix.data.presets import PresetSource, available_presets
 from raymix.data.reader import load_eval_set, read_group_windows
 from raymix.data.sampler import GroupStream, LocalGroupStream, MixtureSampler, open_sampler
 from raymix.data.shards import assign_splits, build_shards
+from raymix.data.sources import FolderSource, HFSource
 from raymix.data.tokenizer import (
     TokenizerInfo,
     check_compatible,

@@ -25,15 +25,17 @@ from raymix.methods.runs import RunSpec
 
 def static_run(name: str, p: Sequence[float], problem: MixingProblem, *, steps: int | None = None,
                total_steps: int | None = None, role: str = "final", resume_from: str | None = None,
-               eval_examples: int | None = None) -> RunSpec:
-    """A static-mixture run (``steps`` defaults to S; ``total_steps`` — the LR horizon — to S as well)."""
+               eval_examples: int | None = None, rounds: int | None = None, eval_start: bool = False) -> RunSpec:
+    """A static-mixture run (``steps`` defaults to S; ``total_steps`` — the LR horizon — to S as well;
+    ``rounds`` — reporting rounds, each ending in a validation evaluation — to the problem's)."""
     S = int(problem.total_steps)
     steps = S if steps is None else int(steps)
     total = S if total_steps is None else int(total_steps)
     p = [float(x) for x in np.asarray(p, dtype=float)]
     return RunSpec(name=name, policy="static", steps=steps, total_steps=total, seed=problem.seed, role=role,
                    resume_from=resume_from,
-                   policy_config={"mixture": p, "rounds": min(problem.rounds, steps), "eval_examples": eval_examples},
+                   policy_config={"mixture": p, "rounds": min(rounds or problem.rounds, steps),
+                                  "eval_examples": eval_examples, "eval_start": eval_start},
                    tags={"mixture": p})
 
 

@@ -51,7 +51,7 @@ class SkillIt(MixingMethod):
             onehot = np.eye(problem.m)[j]
             # Each graph run is a complete run of its own length (its own LR horizon).
             runs.append(static_run(f"skill-it-graph-{g}", onehot, problem, steps=steps, total_steps=steps,
-                                   role="graph", eval_examples=cfg.eval_examples))
+                                   role="graph", eval_examples=cfg.eval_examples, rounds=1, eval_start=True))
         results = yield Phase("skill-it-graph", runs)
         # Keyed by group *name* on both axes (the authors' positional indexing transposed the matrix).
         start = {g: dict(zip(r.groups, r.summary["val_start"])) for g, r in zip(problem.groups, results)}

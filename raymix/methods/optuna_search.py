@@ -77,7 +77,7 @@ class OptunaSimplexSearch(MixingMethod):
             points = [stick_breaking([t.suggest_float(f"u{k}", 0.0, 1.0) for k in range(problem.m - 1)])
                       for t in trials]
             runs = [static_run(f"optuna-{done + i:02d}", p, problem, steps=steps, role="search",
-                               eval_examples=cfg.eval_examples) for i, p in enumerate(points)]
+                               eval_examples=cfg.eval_examples, rounds=1) for i, p in enumerate(points)]
             results = yield Phase(f"optuna-{done // max(1, int(cfg.batch)):02d}", runs)
             for t, r in zip(trials, results):
                 study.tell(t, float(np.mean(r.val_loss)))

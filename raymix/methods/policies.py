@@ -99,6 +99,7 @@ class StaticConfig(Config):
     mixture: list[float] | None = field(None, help="proportions (m,); None = stratified 1/m")
     rounds: int = field(10, help="reporting rounds over the run (one Tune step each); evaluation after each")
     eval_examples: int | None = field(None, help="per-group validation examples evaluated after each round")
+    eval_start: bool = field(False, help="also evaluate before the first step (Skill-It's graph runs need it)")
 
     def validate(self) -> None:
         check(int(self.rounds) >= 1, f"rounds must be >= 1, got {self.rounds!r}")
@@ -127,8 +128,9 @@ class StaticPolicy(MixingPolicy):
         cfg: StaticConfig = self.config
         if self.start_step is None:
             self.start_step = backend.step
-            # Skill-It's skills graph needs the loss before training (paper Table 1: L^1_val,i(1_j)).
-            self.val_start = _floats(backend.evaluate("val", max_examples=cfg.eval_examples))
+            if cfg.eval_start:
+                # Skill-It's skills graph needs the loss before training (paper Table 1: L^1_val,i(1_j)).
+                self.val_start = _floats(backend.evaluate("val", max_examples=cfg.eval_examples))
         span = self.stop_step - self.start_step
         boundaries = np.cumsum([0, *_split_evenly(span, min(cfg.rounds, span))]) + self.start_step
         nxt = int(boundaries[np.searchsorted(boundaries, backend.step, side="right")])

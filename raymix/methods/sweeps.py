@@ -39,8 +39,9 @@ class SweepConfig(Config):
 def sweep_phase(name: str, method: str, points: np.ndarray, problem: MixingProblem, cfg: SweepConfig) -> Phase:
     steps = int(cfg.steps) if cfg.steps else short_run_steps(method, problem.m, problem.total_steps, problem.setting)
     steps = min(steps, int(problem.total_steps))
-    runs = [static_run(f"{name}-{i:02d}", p, problem, steps=steps, role="search", eval_examples=cfg.eval_examples)
-            for i, p in enumerate(points)]
+    # One round: only a sweep run's final validation loss is used (a truncated run may be resumed later).
+    runs = [static_run(f"{name}-{i:02d}", p, problem, steps=steps, role="search", eval_examples=cfg.eval_examples,
+                       rounds=1) for i, p in enumerate(points)]
     return Phase(name, runs)
 
 
