@@ -61,7 +61,7 @@ def run_demo(out: str | Path = "raymix_demo", steps: int | None = None, executor
     S = int(steps or (120 if quick else 600))
     # Paper values scaled to a short CPU run: T=10 rounds, k=2 sweeps (K = 6 LearnParams segments of a few
     # steps each), δ=0.288 (m=3), and a small cached evaluation subset per LearnParams evaluation.
-    aioli = {"rounds": 10 if not quick else 4, "sweeps": 2, "eval_examples": 16}
+    aioli = {"rounds": 10 if not quick else 4, "sweeps": 2}
     cfg = ExperimentConfig(
         methods=("stratified", "aioli", "grid_search", "aioli+grid_search"),
         seeds=(0,), total_steps=S, setting="restricted", rounds=5, aioli=aioli,

@@ -165,7 +165,7 @@ class AioliConfig(Config):
     normalization: str = field("shift_sum", help=f"Ā^t normalisation, one of {sorted(NORMALIZATIONS)}")
     diagonal: bool = field(False, help="Aioli-diagonal ablation: A_ii = β_ii / p^{t,i}_i, off-diagonal 0")
     segment_order: str = field("shuffle", help="'shuffle' (paper Alg. 2) or 'permutations' (authors' code)")
-    eval_examples: int | None = field(16, help="per-group cached validation examples per LearnParams evaluation")
+    eval_examples: int | None = field(8, help="per-group cached validation examples per LearnParams evaluation")
     init_steps: int = field(0, help="S_init: steps trained on init_mixture before the dynamic phase")
     init_mixture: list[float] | None = field(None, help="p_init (None = uniform); p^0 of the dynamic phase")
     restart_uniform: bool = field(False, help="authors' behaviour: reset p^0 to uniform after the S_init phase")
