@@ -161,7 +161,8 @@ def _print_methods() -> int:
     from raymix.methods.registry import METHODS
 
     for name, cls in METHODS.items():
-        print(f"{name:16s} extra runs: {cls.extra_runs:9s} {(cls.__doc__ or '').strip().splitlines()[0]}")
+        doc = (cls.__doc__ or "").strip().splitlines()
+        print(f"{name:16s} extra runs: {cls.extra_runs:9s} {doc[0] if doc else ''}")
     return 0
 
 

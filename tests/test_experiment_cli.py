@@ -79,3 +79,11 @@ def test_cli_errors_are_reported_not_raised(tmp_path, capsys):
     assert rc == 2 and "unknown method 'nope'" in capsys.readouterr().err
     rc = main(["run", "--method", "aioli", "--sim", "no_such_scenario", "--executor", "local", "--out", str(tmp_path)])
     assert rc == 2 and "no_such_scenario" in capsys.readouterr().err
+
+
+def test_cli_lists_every_method(capsys):
+    from raymix.methods import available_methods
+
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{name} " in out for name in available_methods())

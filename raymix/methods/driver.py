@@ -14,6 +14,7 @@ Checkpoint semantics:
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,12 @@ class BackendSpec(Config):
     model_options: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     streaming: str = "local"
+
+    def __post_init__(self) -> None:
+        # Trials run in other processes (other working directories, other nodes): pin relative paths now.
+        if self.shards and "://" not in str(self.shards):
+            self.shards = os.path.abspath(os.path.expanduser(str(self.shards)))
+        super().__post_init__()
 
     def validate(self) -> None:
         check(self.kind in ("sim", "model"), f"backend kind must be 'sim' or 'model', got {self.kind!r}")

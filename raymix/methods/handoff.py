@@ -22,10 +22,15 @@ from raymix.methods.hparams import aioli_defaults
 from raymix.methods.policies import AioliConfig
 from raymix.methods.runs import RunSpec
 
+#: Per-group validation sequences evaluated at the end of each reporting round of a run.  Only trajectories
+#: use them; decisions (sweep selection, final metrics) use the whole cached sets (RunDriver.final_losses).
+ROUND_EVAL_EXAMPLES = 8
+
 
 def static_run(name: str, p: Sequence[float], problem: MixingProblem, *, steps: int | None = None,
                total_steps: int | None = None, role: str = "final", resume_from: str | None = None,
-               eval_examples: int | None = None, rounds: int | None = None, eval_start: bool = False) -> RunSpec:
+               eval_examples: int | None = ROUND_EVAL_EXAMPLES, rounds: int | None = None,
+               eval_start: bool = False) -> RunSpec:
     """A static-mixture run (``steps`` defaults to S; ``total_steps`` — the LR horizon — to S as well;
     ``rounds`` — reporting rounds, each ending in a validation evaluation — to the problem's)."""
     S = int(problem.total_steps)

@@ -387,6 +387,7 @@ class DoReMiConfig(Config):
     eta: float = field(0.01, help="η: step size of the excess-loss log-weight update")
     smoothing: float = field(1e-3, help="c: w ← (1−c)·w + c/m")
     rounds: int = field(10, help="reporting rounds over the proxy run")
+    eval_examples: int | None = field(8, help="per-group validation examples evaluated after each round")
 
     def validate(self) -> None:
         check_range("eta", self.eta, 0.0)
@@ -401,6 +402,7 @@ class DoGEConfig(Config):
     eta: float = field(0.01, help="η (= 1/μ): step size of the alignment log-weight update")
     val_fraction: float | None = field(None, help="share of each batch drawn from validation; None = paper rule")
     rounds: int = field(10, help="reporting rounds over the proxy run")
+    eval_examples: int | None = field(8, help="per-group validation examples evaluated after each round")
 
     def validate(self) -> None:
         check_range("eta", self.eta, 0.0)
@@ -433,7 +435,7 @@ class _ProxyPolicy(MixingPolicy):
         end = self.start_step + sum(lengths[: self.round + 1])
         stats = self._train(backend, end - backend.step)
         self.round += 1
-        val = backend.evaluate("val")
+        val = backend.evaluate("val", max_examples=self.config.eval_examples)
         return RoundReport(step=backend.step, mixture=_floats(self.tracker.weights),
                            train_loss=_floats(stats.group_train_loss), val_loss=_floats(val),
                            info={"average_weights": _floats(self.tracker.average())})

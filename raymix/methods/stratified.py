@@ -17,6 +17,8 @@ class StratifiedConfig(Config):
 
 
 class Stratified(MixingMethod):
+    """Stratified sampling: p = 1/m for the whole run, no extra runs (the paper's baseline)."""
+
     name = "stratified"
     config_cls = StratifiedConfig
     extra_runs = "0"

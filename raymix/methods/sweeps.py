@@ -29,7 +29,8 @@ class SweepConfig(Config):
 
     runs: int | None = field(None, help="sweep runs; None = paper: p1 in {0.1..0.9} for m=2, 10 points for m>=3")
     steps: int | None = field(None, help="steps per sweep run; None = paper rule (S, or S/20 restricted)")
-    eval_examples: int | None = field(None, help="per-group validation examples evaluated per round")
+    eval_examples: int | None = field(8, help="per-group validation examples of the per-round evaluation "
+                                             "(selection uses the final evaluation on the whole cached set)")
 
     def validate(self) -> None:
         check(self.runs is None or int(self.runs) >= 1, f"runs must be None or >= 1, got {self.runs!r}")

@@ -118,9 +118,12 @@ class TuneExecutor(Executor):
         self.experiment_dirs.append(str(Path(grid.experiment_path)))
         by_name: dict[str, RunResult] = {}
         for res in grid:
-            name = res.config["trial"]["run"]["name"]
             if res.error is not None:
-                raise RaymixError(f"trial for run {name!r} of phase {phase.name!r} failed: {res.error}")
+                # the root cause (e.g. a RaymixError raised in the trial) is the last line worth quoting
+                cause = str(res.error).strip().splitlines()
+                raise RaymixError(f"a trial of phase {phase.name!r} failed: {cause[-1] if cause else res.error!r} "
+                                  f"(full trace under {grid.experiment_path})")
+            name = res.config["trial"]["run"]["name"]
             if "run_result" not in (res.metrics or {}):
                 raise RaymixError(f"trial for run {name!r} ended without a final result (metrics: "
                                   f"{sorted(res.metrics or {})})")

@@ -23,6 +23,7 @@ from ray.tune.search import Searcher
 from raymix.errors import ConfigError
 from raymix.laws import LogLinearStaticLaw
 from raymix.methods.driver import BackendSpec
+from raymix.methods.handoff import ROUND_EVAL_EXAMPLES
 from raymix.methods.runs import RunSpec
 from raymix.simplex import default_cover
 
@@ -35,7 +36,8 @@ def static_trial(groups: tuple[str, ...] | list[str], steps: int, *, total_steps
     """A MixingTrainable config for one static-mixture run (``mixture`` None = set by a searcher)."""
     m = len(groups)
     p = [1.0 / m] * m if mixture is None else [float(x) for x in mixture]
-    spec = RunSpec(name=name, policy="static", policy_config={"mixture": p, "rounds": min(rounds, steps)},
+    spec = RunSpec(name=name, policy="static",
+                   policy_config={"mixture": p, "rounds": min(rounds, steps), "eval_examples": ROUND_EVAL_EXAMPLES},
                    steps=steps, total_steps=total_steps or steps, seed=seed, role="search", tags={"mixture": p})
     return {"trial": {"run": spec.to_dict(), "handoff": None, "reference": None},
             "backend": (backend or BackendSpec()).to_dict()}
