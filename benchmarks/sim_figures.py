@@ -10,7 +10,7 @@ import argparse
 import numpy as np
 
 from raymix.analysis.similarity import similarity
-from raymix.estimators import LearnParamsAccumulator, run_aioli, segment_counts, segment_order, smoothed_onehots
+from raymix.estimators import learn_params, run_aioli
 from raymix.sim import SimBackend
 
 SETTINGS = {  # preset: (k, delta) as in the paper's Tables 13–18 for m = 2, 3
@@ -25,19 +25,11 @@ def recovery(name: str, seed: int, k: int, delta: float, rounds: int = 20) -> tu
     m, eps = b.m, 0.75
     round_steps = b.total_steps // rounds
     seg = int(round(delta * round_steps)) // (m * k)
-    P = smoothed_onehots(m, eps)
-    C = np.stack([segment_counts(P[:, j], b.batch_size) for j in range(m)], axis=1)
     rng = np.random.default_rng(seed)
     full, diag = [], []
     for _ in range(rounds):
-        acc = LearnParamsAccumulator(m, k, eps, segment_mixtures=C / b.batch_size)
         A_star = b.A_star()
-        before = b.evaluate("val")
-        for j in segment_order(m, k, rng):
-            b.train(seg, counts=C[:, j])
-            after = b.evaluate("val")
-            acc.record(int(j), before, after)
-            before = after
+        acc, _ = learn_params(b, k, eps, rng, seg)
         full.append(similarity(acc.solve(), A_star))
         diag.append(similarity(acc.solve(diagonal=True), A_star))
         b.train(round_steps - seg * m * k, np.full(m, 1.0 / m))

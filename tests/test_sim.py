@@ -10,15 +10,7 @@ import pytest
 from raymix.analysis.similarity import similarity
 from raymix.backend import ProxySignals, TrainingBackend
 from raymix.errors import CheckpointError, ConfigError, MixtureError
-from raymix.estimators import (
-    DoGEWeights,
-    DoReMiWeights,
-    LearnParamsAccumulator,
-    run_aioli,
-    segment_counts,
-    segment_order,
-    smoothed_onehots,
-)
+from raymix.estimators import DoGEWeights, DoReMiWeights, learn_params, run_aioli
 from raymix.sim import PRESETS, LinearDynamicSimulator, LogLinearStaticSimulator, SimBackend
 
 
@@ -183,17 +175,8 @@ def test_proxy_signals_and_errors():
 
 
 def _learnparams_round(b: SimBackend, k: int, seg: int, eps: float, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    m = b.m
-    P = smoothed_onehots(m, eps)
-    C = np.stack([segment_counts(P[:, j], b.batch_size) for j in range(m)], axis=1)
-    acc = LearnParamsAccumulator(m, k, eps, segment_mixtures=C / b.batch_size)
     A_star = b.A_star()
-    before = b.evaluate("val")
-    for j in segment_order(m, k, rng):
-        b.train(seg, counts=C[:, j])
-        after = b.evaluate("val")
-        acc.record(int(j), before, after)
-        before = after
+    acc, _ = learn_params(b, k, eps, rng, seg)
     return acc.solve(), acc.solve(diagonal=True), A_star
 
 

@@ -11,6 +11,7 @@ from raymix.estimators.aioli import (
     AioliRun,
     AioliUpdater,
     LearnParamsAccumulator,
+    learn_params,
     run_aioli,
     segment_counts,
     segment_order,
@@ -22,6 +23,7 @@ from raymix.estimators.normalization import NORMALIZATIONS, normalize, reachable
 from raymix.estimators.skill_it import SkillItUpdater, skills_graph
 
 __all__ = [
+    "learn_params",
     "NORMALIZATIONS",
     "AioliRun",
     "AioliUpdater",

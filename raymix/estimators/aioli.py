@@ -13,6 +13,7 @@ over the segments trained on ``p^{t,j}``.  The linear dynamic law ``L^{t+1}_i = 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -295,6 +296,37 @@ class AioliUpdater:
         self.ema = None if state["ema"] is None else np.asarray(state["ema"], dtype=float)
 
 
+def learn_params(backend: TrainingBackend, k: int, eps: float, rng: np.random.Generator,
+                 seg_steps: int | Sequence[int], *, order_mode: str = "shuffle",
+                 eval_examples: int | None = None) -> tuple[LearnParamsAccumulator, np.ndarray]:
+    """Algorithm 2 (LEARNPARAMS) on a backend: K = m·k segments on the smoothed one-hots, in a random order.
+
+    Each segment trains ``seg_steps`` steps (one int for all, or one per segment) on whole-example counts
+    (:func:`segment_counts`) and records the change of every group's validation loss (on at most
+    ``eval_examples`` cached sequences per group) — K+1 evaluations in all.  The accumulator solves with the
+    mixtures actually trained, so rounding p^{t,j} to counts does not bias A^t.
+
+    Returns:
+        the filled :class:`LearnParamsAccumulator` (``.solve(diagonal=...)`` gives A^t) and the ``(m,)``
+        validation loss after the last segment.
+    """
+    m = backend.m
+    P = smoothed_onehots(m, eps)
+    counts = np.stack([segment_counts(P[:, j], backend.batch_size) for j in range(m)], axis=1)
+    acc = LearnParamsAccumulator(m, k, eps, segment_mixtures=counts / backend.batch_size)
+    order = segment_order(m, k, rng, order_mode)
+    steps = [int(seg_steps)] * order.size if np.isscalar(seg_steps) else [int(n) for n in seg_steps]
+    if len(steps) != order.size or min(steps) < 1:
+        raise ConfigError(f"LearnParams needs {order.size} segments (m·k) of at least one step each, got {steps}")
+    before = backend.evaluate("val", max_examples=eval_examples)
+    for j, n in zip(order, steps):
+        backend.train(n, counts=counts[:, j])
+        after = backend.evaluate("val", max_examples=eval_examples)
+        acc.record(int(j), before, after)
+        before = after
+    return acc, before
+
+
 @dataclass
 class AioliRun:
     """What :func:`run_aioli` did.
@@ -342,21 +374,12 @@ def run_aioli(backend: TrainingBackend, *, rounds: int = 20, k: int = 4, delta: 
             f"for K=m·k={K} segments; use fewer rounds, a larger delta or a smaller k"
         )
     rng = np.random.default_rng(seed)
-    P_nominal = smoothed_onehots(m, eps)
-    seg_counts = np.stack([segment_counts(P_nominal[:, j], backend.batch_size) for j in range(m)], axis=1)
     updater = AioliUpdater(np.full(m, 1.0 / m) if p0 is None else p0, eta, gamma=gamma, normalization=normalization)
-    acc = LearnParamsAccumulator(m, k, eps, segment_mixtures=seg_counts / backend.batch_size)
     props = [updater.p.copy()]
     mats: list[np.ndarray] = []
     for t in range(int(rounds)):
         this_round = round_steps if t < rounds - 1 else backend.total_steps - backend.step
-        acc.reset()
-        before = backend.evaluate("val", max_examples=eval_examples)
-        for j in segment_order(m, k, rng, order_mode):
-            backend.train(seg_steps, counts=seg_counts[:, j])
-            after = backend.evaluate("val", max_examples=eval_examples)
-            acc.record(int(j), before, after)
-            before = after
+        acc, _ = learn_params(backend, k, eps, rng, seg_steps, order_mode=order_mode, eval_examples=eval_examples)
         A = acc.solve(diagonal=diagonal)
         mats.append(A)
         p = updater.update(A)

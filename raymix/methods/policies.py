@@ -211,7 +211,6 @@ class AioliPolicy(MixingPolicy):
             raise ConfigError(f"init_mixture {config.init_mixture!r} has {self.p_init.size} entries for {m} groups")
         p0 = np.full(m, 1.0 / m) if config.restart_uniform else self.p_init.copy()
         self.updater = aioli_est.AioliUpdater(p0, config.eta, gamma=config.ema, normalization=config.normalization)
-        self.P = aioli_est.smoothed_onehots(m, config.eps)
         self.rng = np.random.default_rng(seed)
         self.round = 0  # dynamic rounds completed
         self.dyn_start: int | None = None  # step at which the dynamic phase began
@@ -268,20 +267,9 @@ class AioliPolicy(MixingPolicy):
     def _learn_params(self, backend: TrainingBackend, round_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Algorithm 2 (LearnParams): returns (A^t, β, last validation loss)."""
         cfg: AioliConfig = self.config
-        seg_steps = self._segment_steps(round_len)
-        order = aioli_est.segment_order(self.m, int(cfg.sweeps), self.rng, mode=cfg.segment_order)
-        # Segments train on whole-example counts; solve with the mixtures actually trained on so that the
-        # rounding of p^{t,j} to counts does not bias A^t.
-        counts = np.stack([aioli_est.segment_counts(self.P[:, j], backend.batch_size) for j in range(self.m)], axis=1)
-        acc = aioli_est.LearnParamsAccumulator(self.m, int(cfg.sweeps), cfg.eps,
-                                               segment_mixtures=counts / backend.batch_size)
-        before = backend.evaluate("val", max_examples=cfg.eval_examples)
-        for j, n in zip(order, seg_steps):
-            backend.train(n, counts=counts[:, j])
-            after = backend.evaluate("val", max_examples=cfg.eval_examples)
-            acc.record(int(j), before, after)
-            before = after
-        return acc.solve(diagonal=cfg.diagonal), acc.beta(), before
+        acc, last = aioli_est.learn_params(backend, int(cfg.sweeps), cfg.eps, self.rng, self._segment_steps(round_len),
+                                           order_mode=cfg.segment_order, eval_examples=cfg.eval_examples)
+        return acc.solve(diagonal=cfg.diagonal), acc.beta(), last
 
     def _warn_ema_bound(self) -> None:
         # ALGORITHMS.md: with shift_sum normalisation colsums lie in [0, 1], so under EMA p_j/p_l ≤ e^η·p0_j/p0_l.
