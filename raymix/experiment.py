@@ -83,13 +83,14 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def make_executor(cfg: ExperimentConfig, label: str, seed: int):
+def make_executor(cfg: ExperimentConfig, seed: int):
+    """One executor per seed, shared by every method of that seed, so identical runs are trained once."""
     if cfg.executor == "local":
         return LocalExecutor(cfg.backend)
     from raymix.tune.executor import TuneExecutor, TuneSettings
 
     settings = TuneSettings.from_dict({"storage_path": str(Path(cfg.out).resolve() / "tune"), **cfg.tune,
-                                       "experiment": f"{cfg.name}-{label.replace('+', '_plus_')}-s{seed}"})
+                                       "experiment": f"{cfg.name}-s{seed}"})
     return TuneExecutor(cfg.backend, settings)
 
 
@@ -101,6 +102,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: Callable[[str], None] | N
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     _write_json_atomic(Path(cfg.out) / "experiment.json", cfg.to_dict())
     for seed in cfg.seeds:
+        executor = make_executor(cfg, int(seed))
         for label in cfg.methods:
             name, handoff = parse_method(label)
             problem = MixingProblem(groups=tuple(groups), total_steps=cfg.total_steps, seed=int(seed),
@@ -108,7 +110,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: Callable[[str], None] | N
             method = get_method(name, cfg.method_configs.get(label, cfg.method_configs.get(name)))
             say(f"[{label} seed={seed}] planning on {len(groups)} groups, S={cfg.total_steps}, {cfg.setting}")
             t0 = time.perf_counter()
-            res = run_method(method, problem, make_executor(cfg, label, seed))
+            res = run_method(method, problem, executor)
             res.method = label
             _write_json_atomic(result_path(cfg.out, label, seed), res.to_dict())
             say(f"[{label} seed={seed}] avg test PPL {res.final.avg_test_ppl:.3f} "

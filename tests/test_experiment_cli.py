@@ -28,6 +28,11 @@ def test_experiment_writes_complete_results_and_report(tmp_path):
                            out=str(tmp_path))
     results = run_experiment(cfg)
     assert len(results) == 8
+    # "grid_search" and "aioli+grid_search" of one seed share the same truncated sweep: trained once
+    gs, ags = results[2], results[3]
+    assert (gs.method, ags.method) == ("grid_search", "aioli+grid_search")
+    sweep = [r for r in gs.runs if r.spec.role == "search"]
+    assert len(sweep) == 9 and all(a is b for a, b in zip(sweep, [r for r in ags.runs if r.spec.role == "search"]))
     assert result_path(tmp_path, "aioli+grid_search", 1).is_file()
     assert not list((tmp_path / "results").glob("*.tmp"))
     loaded = load_results(tmp_path)

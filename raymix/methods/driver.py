@@ -168,7 +168,9 @@ class LocalExecutor(Executor):
     """Trains runs one after another in this process (no Ray): simulator studies, tests, tiny CPU runs.
 
     Final states of finished runs are kept in memory so later phases can resume them (hand-off) or use
-    them as references; ``keep_states=False`` drops states no later run can name.
+    them as references.  A run whose spec equals one already trained (same name, policy, mixture, steps,
+    seed, …) is not trained again: methods sharing an executor share identical runs, as "X" and
+    "aioli+X" share X's short sweep in the restricted setting.
     """
 
     def __init__(self, backend: BackendSpec | None = None) -> None:
@@ -179,6 +181,10 @@ class LocalExecutor(Executor):
     def run_phase(self, phase: Phase, problem: MixingProblem) -> list[RunResult]:
         out = []
         for spec in phase.runs:
+            cached = self.results.get(spec.name)
+            if cached is not None and cached.spec == spec:
+                out.append(cached)  # the same run, already trained for an earlier method (e.g. X and aioli+X)
+                continue
             if spec.resume_from is not None and spec.resume_from not in self.states:
                 raise CheckpointError(f"run {spec.name!r} resumes unknown run {spec.resume_from!r}; "
                                       f"finished runs: {sorted(self.states)}")

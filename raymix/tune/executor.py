@@ -81,6 +81,7 @@ class TuneExecutor(Executor):
         self.backend_spec = backend or BackendSpec()
         self.settings = settings or TuneSettings()
         self.checkpoints: dict[str, str] = {}
+        self.results: dict[str, RunResult] = {}
         self.experiment_dirs: list[str] = []
 
     def _trial(self, spec) -> dict[str, Any]:
@@ -95,10 +96,19 @@ class TuneExecutor(Executor):
         return {"run": spec.to_dict(), "handoff": path(spec.resume_from), "reference": path(spec.reference_from)}
 
     def run_phase(self, phase: Phase, problem: MixingProblem) -> list[RunResult]:
+        # Runs identical to finished ones (e.g. the sweep that "X" and "aioli+X" share) are not trained again.
+        todo = [spec for spec in phase.runs
+                if spec.name not in self.results or self.results[spec.name].spec != spec]
+        if todo:
+            self._fit(Phase(phase.name, todo))
+        return [self.results[spec.name] for spec in phase.runs]
+
+    def _fit(self, phase: Phase) -> None:
         s = self.settings
         ensure_ray(**s.ray_init)
         trials = [self._trial(spec) for spec in phase.runs]
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{s.experiment}-{phase.name}")
+        # numbered: phases of different methods may share a name ("final") within one executor
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{s.experiment}-{len(self.experiment_dirs):02d}-{phase.name}")
         storage = os.path.abspath(os.path.expanduser(s.storage_path)) if "://" not in s.storage_path else s.storage_path
         tuner = tune.Tuner(
             tune.with_resources(MixingTrainable, s.resources()),
@@ -116,7 +126,6 @@ class TuneExecutor(Executor):
             os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         grid = tuner.fit()
         self.experiment_dirs.append(str(Path(grid.experiment_path)))
-        by_name: dict[str, RunResult] = {}
         for res in grid:
             if res.error is not None:
                 # the root cause (e.g. a RaymixError raised in the trial) is the last line worth quoting
@@ -132,5 +141,4 @@ class TuneExecutor(Executor):
                 raise CheckpointError(f"trial for run {name!r} left no checkpoint")
             rr.checkpoint = checkpoint_uri(res.checkpoint)
             self.checkpoints[name] = rr.checkpoint
-            by_name[name] = rr
-        return [by_name[spec.name] for spec in phase.runs]
+            self.results[name] = rr

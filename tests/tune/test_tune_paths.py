@@ -88,3 +88,16 @@ def test_restricted_handoff_resumes_the_truncated_trial(ray_runtime, tmp_path):
     # Tune's training_iteration restarted in the new Tuner; our step counter did not
     assert load_state(final.checkpoint)["backend"] is not None
     assert final.spec.policy_config["init_mixture"] == pytest.approx(resumed.spec.tags["mixture"])
+
+
+def test_methods_sharing_an_executor_train_shared_runs_once(ray_runtime, tmp_path):
+    ex = TuneExecutor(BackendSpec(), TuneSettings(storage_path=str(tmp_path), experiment="shared"))
+    gs = run_method(get_method("grid_search"), MixingProblem(groups=GROUPS, total_steps=2000, setting="restricted"),
+                    ex)
+    ags = run_method(get_method("grid_search"),
+                     MixingProblem(groups=GROUPS, total_steps=2000, setting="restricted", with_aioli=True,
+                                   aioli={"rounds": 5, "sweeps": 2}), ex)
+    # phases fitted: the sweep, the plain final run, and Aioli's final run — the sweep is not repeated
+    assert len(ex.experiment_dirs) == 3
+    assert [r.spec.name for r in gs.runs[:-1]] == [r.spec.name for r in ags.runs[:-1]]
+    assert ags.final.spec.resume_from in ex.checkpoints
