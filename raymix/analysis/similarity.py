@@ -10,15 +10,12 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from raymix.errors import FitError
+from raymix.estimators.normalization import check_interaction_matrix
 
 
 def normalized_column_sums(A: np.ndarray) -> np.ndarray:
     """``1ᵀA / ‖1ᵀA‖₂`` — the direction in which EGD (Lemma 1) moves p."""
-    A = np.asarray(A, dtype=float)
-    if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise FitError(f"an interaction matrix must be square (m, m), got shape {A.shape}")
-    if not np.isfinite(A).all():
-        raise FitError(f"interaction matrix must be finite, got {A.tolist()}")
+    A = check_interaction_matrix(A)
     s = A.sum(axis=0)
     n = np.linalg.norm(s)
     if n == 0:

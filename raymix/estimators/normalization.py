@@ -19,7 +19,8 @@ import numpy as np
 from raymix.errors import ConfigError, FitError
 
 
-def _check_matrix(A: np.ndarray) -> np.ndarray:
+def check_interaction_matrix(A: np.ndarray) -> np.ndarray:
+    """``A`` as a float array, or :class:`FitError` unless it is a finite square ``(m, m)`` matrix."""
     A = np.asarray(A, dtype=float)
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
         raise FitError(f"an interaction matrix must be square (m, m), got shape {A.shape}")
@@ -35,7 +36,7 @@ def shift_sum(A: np.ndarray) -> np.ndarray:
     simplex.  A matrix that is constant after the shift (all entries equal and ≤ 0) carries no direction and
     maps to zeros, i.e. no EGD move.
     """
-    A = _check_matrix(A)
+    A = check_interaction_matrix(A)
     lo = A.min()
     if lo < 0:
         A = A - lo
@@ -45,21 +46,21 @@ def shift_sum(A: np.ndarray) -> np.ndarray:
 
 def abs_sum(A: np.ndarray) -> np.ndarray:
     """Divide by ``Σ|A_ij|``: keeps signs (a harmful group stays harmful); column sums satisfy ``Σ_j |s_j| ≤ 1``."""
-    A = _check_matrix(A)
+    A = check_interaction_matrix(A)
     total = np.abs(A).sum()
     return A / total if total > 0 else np.zeros_like(A)
 
 
 def frobenius(A: np.ndarray) -> np.ndarray:
     """Divide by ``‖A‖_F``: keeps signs; any two column sums differ by at most ``sqrt(2m)``."""
-    A = _check_matrix(A)
+    A = check_interaction_matrix(A)
     n = float(np.linalg.norm(A))
     return A / n if n > 0 else np.zeros_like(A)
 
 
 def identity(A: np.ndarray) -> np.ndarray:
     """No normalization (the raw A^t; its scale shrinks with the loss, paper §5)."""
-    return _check_matrix(A).copy()
+    return check_interaction_matrix(A).copy()
 
 
 #: name → function ``(m, m) -> (m, m)``.

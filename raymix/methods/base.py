@@ -17,10 +17,8 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
-
 from raymix.config import Config, check
-from raymix.errors import ConfigError, MethodError
+from raymix.errors import MethodError
 from raymix.methods.policies import AioliConfig
 from raymix.methods.runs import RunResult, RunSpec
 
@@ -159,9 +157,3 @@ def run_method(method: MixingMethod, problem: MixingProblem, executor: Executor)
                         mixture=None if mixture is None else [float(x) for x in mixture],
                         wall_time_s=time.perf_counter() - t0)
 
-
-def check_mixture_len(p: np.ndarray, problem: MixingProblem, what: str) -> np.ndarray:
-    p = np.asarray(p, dtype=float)
-    if p.shape != (problem.m,):
-        raise ConfigError(f"{what} has shape {p.shape}, expected ({problem.m},) for groups {list(problem.groups)}")
-    return p

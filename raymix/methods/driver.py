@@ -19,8 +19,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from raymix.backend import TrainingBackend
 from raymix.config import Config, check
 from raymix.errors import CheckpointError, ConfigError
@@ -209,7 +207,3 @@ class LocalExecutor(Executor):
             out.append(result)
         return out
 
-
-def mixture_trajectory(result: RunResult) -> np.ndarray:
-    """``(rounds, m)`` proportions used in each round of a run."""
-    return np.asarray([h.mixture for h in result.history], dtype=float)
