@@ -13,7 +13,6 @@ over the segments trained on ``p^{t,j}``.  The linear dynamic law ``L^{t+1}_i = 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,6 +117,77 @@ def segment_counts(p: np.ndarray, batch_size: int) -> np.ndarray:
         counts[donor] -= 1
         counts[i] += 1
     return counts
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """One Aioli round of the dynamic phase (Algorithm 1, lines 4–7), in global optimizer steps.
+
+    Attributes:
+        index: round number t − 1 (0-based).
+        start, end: first step of the round and the step after its last one.
+        segments: K = m·k LearnParams segments.
+        segment_steps: steps of every segment (all K segments are equally long, Algorithm 2 line 2).
+    """
+
+    index: int
+    start: int
+    end: int
+    segments: int
+    segment_steps: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    @property
+    def learn_steps(self) -> int:
+        """Steps spent in LearnParams: K·segment_steps ≤ round(δ·length)."""
+        return self.segments * self.segment_steps
+
+    @property
+    def mixture_steps(self) -> int:
+        """Steps trained on p^t after LearnParams (the rest of the round, floor remainder included)."""
+        return self.length - self.learn_steps
+
+
+def round_schedule(start_step: int, stop_step: int, *, rounds: int, delta: float, m: int, k: int) -> list[RoundPlan]:
+    """The rounds of Aioli's dynamic phase from ``start_step`` to ``stop_step`` — the one schedule computation
+    shared by the policy (``raymix.methods.policies.AioliPolicy``), :func:`run_aioli` and plan checks.
+
+    The span is split into T rounds whose lengths differ by at most one step (longer first).  Each round
+    gives ``round(δ·length)`` steps to LearnParams, cut into K = m·k segments of **equal** length
+    ``⌊round(δ·length)/K⌋`` (Algorithm 2, line 2); the floor remainder goes to the p^t phase.  Unequal
+    segments would bias β: a segment one step shorter drops every loss less, and Algorithm 2 adds the
+    drops unscaled (docs/DECISIONS.md, "LearnParams segments are equally long").
+
+    Raises:
+        ConfigError: fewer than T steps in the span, or fewer LearnParams steps than K segments in a round.
+    """
+    m = _check_m(m)
+    for name, v in (("rounds T", rounds), ("sweeps k", k)):
+        if isinstance(v, bool) or int(v) != v or v < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+    if not 0.0 < float(delta) < 1.0:
+        raise ConfigError(f"delta (LearnParams fraction of a round) must lie in (0, 1), got {delta!r}")
+    T, K = int(rounds), m * int(k)
+    span = int(stop_step) - int(start_step)
+    if span < T:
+        raise ConfigError(f"Aioli needs at least T={T} steps in its dynamic phase, but only {span} remain "
+                          f"(from step {start_step} to {stop_step}); lower rounds or train longer")
+    base, rem = divmod(span, T)
+    plans, at = [], int(start_step)
+    for t in range(T):
+        length = base + (1 if t < rem else 0)
+        budget = int(round(float(delta) * length))
+        if budget < K:
+            raise ConfigError(
+                f"LearnParams needs ≥ 1 step per segment: δ·(round length) = {delta}·{length} = {budget} steps "
+                f"< K = m·k = {K} segments; raise delta, lower rounds/sweeps, or train longer"
+            )
+        plans.append(RoundPlan(index=t, start=at, end=at + length, segments=K, segment_steps=budget // K))
+        at += length
+    return plans
 
 
 class LearnParamsAccumulator:
@@ -297,14 +367,15 @@ class AioliUpdater:
 
 
 def learn_params(backend: TrainingBackend, k: int, eps: float, rng: np.random.Generator,
-                 seg_steps: int | Sequence[int], *, order_mode: str = "shuffle",
+                 seg_steps: int, *, order_mode: str = "shuffle",
                  eval_examples: int | None = None) -> tuple[LearnParamsAccumulator, np.ndarray]:
     """Algorithm 2 (LEARNPARAMS) on a backend: K = m·k segments on the smoothed one-hots, in a random order.
 
-    Each segment trains ``seg_steps`` steps (one int for all, or one per segment) on whole-example counts
-    (:func:`segment_counts`) and records the change of every group's validation loss (on at most
-    ``eval_examples`` cached sequences per group) — K+1 evaluations in all.  The accumulator solves with the
-    mixtures actually trained, so rounding p^{t,j} to counts does not bias A^t.
+    Every segment trains the same ``seg_steps`` steps (Algorithm 2, line 2: β adds the loss drops unscaled,
+    so a shorter segment would under-count its mixture; :func:`round_schedule` gives the equal length) on
+    whole-example counts (:func:`segment_counts`) and records the change of every group's validation loss
+    (on at most ``eval_examples`` cached sequences per group) — K+1 evaluations in all.  The accumulator
+    solves with the mixtures actually trained, so rounding p^{t,j} to counts does not bias A^t.
 
     Returns:
         the filled :class:`LearnParamsAccumulator` (``.solve(diagonal=...)`` gives A^t) and the ``(m,)``
@@ -315,12 +386,12 @@ def learn_params(backend: TrainingBackend, k: int, eps: float, rng: np.random.Ge
     counts = np.stack([segment_counts(P[:, j], backend.batch_size) for j in range(m)], axis=1)
     acc = LearnParamsAccumulator(m, k, eps, segment_mixtures=counts / backend.batch_size)
     order = segment_order(m, k, rng, order_mode)
-    steps = [int(seg_steps)] * order.size if np.isscalar(seg_steps) else [int(n) for n in seg_steps]
-    if len(steps) != order.size or min(steps) < 1:
-        raise ConfigError(f"LearnParams needs {order.size} segments (m·k) of at least one step each, got {steps}")
+    if isinstance(seg_steps, bool) or not isinstance(seg_steps, (int, np.integer)) or seg_steps < 1:
+        raise ConfigError(f"LearnParams needs one segment length of at least one step for all {order.size} "
+                          f"segments (m·k; equal lengths keep β unbiased), got {seg_steps!r}")
     before = backend.evaluate("val", max_examples=eval_examples)
-    for j, n in zip(order, steps):
-        backend.train(n, counts=counts[:, j])
+    for j in order:
+        backend.train(int(seg_steps), counts=counts[:, j])
         after = backend.evaluate("val", max_examples=eval_examples)
         acc.record(int(j), before, after)
         before = after
@@ -350,9 +421,9 @@ def run_aioli(backend: TrainingBackend, *, rounds: int = 20, k: int = 4, delta: 
               order_mode: str = "shuffle", seed: int = 0) -> AioliRun:
     """Reference Aioli loop (Algorithm 1 with Algorithm 2) over the backend's remaining steps.
 
-    Each of the T rounds spends ``δ`` of its steps in K = m·k LearnParams segments of equal length (batches
-    composed with :func:`segment_counts`, validation loss measured before and after each segment on at most
-    ``eval_examples`` sequences per group), solves A^t, updates p with :class:`AioliUpdater`, and trains the
+    Each of the T rounds (:func:`round_schedule`) spends ``δ`` of its steps in K = m·k LearnParams segments of
+    equal length (batches composed with :func:`segment_counts`, validation loss measured before and after each
+    segment on at most ``eval_examples`` sequences per group), solves A^t, updates p with :class:`AioliUpdater`, and trains the
     rest of the round on p^t.  The production policy with checkpointing lives in ``raymix.methods``; this loop
     exists so the estimators can be checked end to end against a known A* (``raymix.sim.SimBackend``).
 
@@ -360,31 +431,18 @@ def run_aioli(backend: TrainingBackend, *, rounds: int = 20, k: int = 4, delta: 
         ConfigError: a round is too short for K segments of at least one step.
     """
     m = backend.m
-    if isinstance(rounds, bool) or int(rounds) != rounds or rounds < 1:
-        raise ConfigError(f"rounds T must be a positive integer, got {rounds!r}")
-    if not 0.0 < float(delta) < 1.0:
-        raise ConfigError(f"delta (LearnParams fraction of a round) must lie in (0, 1), got {delta!r}")
-    remaining = backend.total_steps - backend.step
-    round_steps = remaining // int(rounds)
-    K = m * int(k)
-    seg_steps = int(round(delta * round_steps)) // K
-    if seg_steps < 1:
-        raise ConfigError(
-            f"a round of {round_steps} steps with delta={delta} leaves {delta * round_steps:.1f} LearnParams steps "
-            f"for K=m·k={K} segments; use fewer rounds, a larger delta or a smaller k"
-        )
+    plans = round_schedule(backend.step, backend.total_steps, rounds=rounds, delta=delta, m=m, k=k)
     rng = np.random.default_rng(seed)
     updater = AioliUpdater(np.full(m, 1.0 / m) if p0 is None else p0, eta, gamma=gamma, normalization=normalization)
     props = [updater.p.copy()]
     mats: list[np.ndarray] = []
-    for t in range(int(rounds)):
-        this_round = round_steps if t < rounds - 1 else backend.total_steps - backend.step
-        acc, _ = learn_params(backend, k, eps, rng, seg_steps, order_mode=order_mode, eval_examples=eval_examples)
+    for plan in plans:
+        acc, _ = learn_params(backend, k, eps, rng, plan.segment_steps, order_mode=order_mode,
+                              eval_examples=eval_examples)
         A = acc.solve(diagonal=diagonal)
         mats.append(A)
         p = updater.update(A)
         props.append(p)
-        rest = this_round - seg_steps * K
-        if rest > 0:
-            backend.train(rest, p)
-    return AioliRun(np.asarray(props), mats, seg_steps * K, backend.evaluate("val"))
+        if plan.mixture_steps > 0:
+            backend.train(plan.mixture_steps, p)
+    return AioliRun(np.asarray(props), mats, plans[0].learn_steps, backend.evaluate("val"))

@@ -7,8 +7,11 @@
   schedule and step counter) instead of retraining that prefix; proxy-based methods (DoReMi, DoGE,
   Skill-It) have no such trial and train a fresh model on ``p_method`` for the S_init prefix.
 
-Unlike the authors' code, the dynamic phase starts from p^0 = p_init (ALGORITHMS.md); the uniform
-restart is available as ``AioliConfig.restart_uniform``.
+As Algorithm 1 (line 3: "Set p⁰ = Unif(m)" after the S_init steps on p_init) and the authors' code, the
+dynamic phase starts from uniform: p_method shapes the model during the S_init prefix, and Aioli's EGD then
+moves p from the centre of the simplex.  ``AioliConfig.start="p_init"`` starts the dynamic phase from
+p_method instead, floored away from the simplex faces (``raymix.methods.policies.START_FLOOR``): EGD is
+multiplicative, so a p_method on a face (DML's m = 2 closed form clips to 0/1) would starve a group for ever.
 """
 
 from __future__ import annotations

@@ -152,6 +152,16 @@ class StaticPolicy(MixingPolicy):
 
 
 # ---------------------------------------------------------------------------------------------------- aioli
+#: Starting points of Aioli's dynamic phase (``AioliConfig.start``).
+AIOLI_STARTS = ("uniform", "p_init")
+
+#: ``start="p_init"`` trains from ``p^0 = (1 − f)·p_init + f/m`` with this f: every group keeps at least f/m.
+#: EGD is multiplicative, so a group at 0 (DML's m = 2 closed form clips to a vertex) would stay starved for
+#: ever, and one near 0 needs ln(1/p) / (η·D) rounds to recover.  f = 0.2 keeps ≥ 0.1 per group for m = 2, the
+#: smallest share on the paper's m = 2 grid, and moves an interior p_init by at most 0.2·|p_init − 1/m|.
+START_FLOOR = 0.2
+
+
 @dataclass
 class AioliConfig(Config):
     """Aioli (paper Algorithm 1 + 2, App. D, Tables 13–18).  Defaults: m=2 restricted-setting values."""
@@ -167,8 +177,9 @@ class AioliConfig(Config):
     segment_order: str = field("shuffle", help="'shuffle' (paper Alg. 2) or 'permutations' (authors' code)")
     eval_examples: int | None = field(8, help="per-group cached validation examples per LearnParams evaluation")
     init_steps: int = field(0, help="S_init: steps trained on init_mixture before the dynamic phase")
-    init_mixture: list[float] | None = field(None, help="p_init (None = uniform); p^0 of the dynamic phase")
-    restart_uniform: bool = field(False, help="authors' behaviour: reset p^0 to uniform after the S_init phase")
+    init_mixture: list[float] | None = field(None, help="p_init (None = uniform), trained for the S_init steps")
+    start: str = field("uniform", help="p^0 of the dynamic phase: 'uniform' (Algorithm 1, line 3) or 'p_init' "
+                                       f"(p^0 = (1 − f)·p_init + f/m, f = {START_FLOOR}: every group keeps >= f/m)")
 
     def validate(self) -> None:
         check(int(self.rounds) >= 1, f"rounds (T) must be >= 1, got {self.rounds!r}")
@@ -185,19 +196,43 @@ class AioliConfig(Config):
         check(self.eval_examples is None or int(self.eval_examples) >= 1,
               f"eval_examples must be None or >= 1, got {self.eval_examples!r}")
         check(int(self.init_steps) >= 0, f"init_steps (S_init) must be >= 0, got {self.init_steps!r}")
+        check(self.start in AIOLI_STARTS, f"start must be one of {list(AIOLI_STARTS)}, got {self.start!r}")
         if self.init_mixture is not None:
             as_weights(self.init_mixture)
+
+
+def aioli_start(config: AioliConfig, m: int) -> np.ndarray:
+    """``(m,)`` p^0 of the dynamic phase: uniform (Algorithm 1, line 3) or the floored p_init (see
+    :data:`START_FLOOR`)."""
+    if config.start == "uniform" or config.init_mixture is None:
+        return np.full(m, 1.0 / m)
+    p = as_weights(config.init_mixture)
+    if p.size != m:
+        raise ConfigError(f"init_mixture {config.init_mixture!r} has {p.size} entries for {m} groups")
+    return (1.0 - START_FLOOR) * p + START_FLOOR / m
+
+
+def aioli_schedule(config: AioliConfig, m: int, start_step: int, stop_step: int) -> list[aioli_est.RoundPlan]:
+    """The rounds of an Aioli run's dynamic phase (:func:`raymix.estimators.aioli.round_schedule`).
+
+    ``start_step`` is where the dynamic phase begins: ``max(config.init_steps, step the run starts at)`` —
+    a run that resumes a truncated trial already past S_init starts at the trial's step.  Plan checks call
+    this without a backend; it raises :class:`ConfigError` for rounds too short for K equal segments.
+    """
+    return aioli_est.round_schedule(start_step, stop_step, rounds=int(config.rounds), delta=float(config.delta),
+                                    m=m, k=int(config.sweeps))
 
 
 class AioliPolicy(MixingPolicy):
     """Aioli: learn A^t online with LearnParams and move p by EGD (paper Algorithm 1).
 
     Round 0 (only if S_init > backend.step): train on p_init up to S_init (Alg. 1 line 2); a run that
-    resumes a truncated trial already past S_init skips it.  Rounds 1..T each: LearnParams on the
-    first δ of the round (K = m·k segments on smoothed one-hots p^{t,j}, validation loss on a cached
-    subset before/after each segment; Alg. 2), solve A^t = β P⁻¹, normalise to Ā^t, update
-    p^t ∝ p^{t−1}·exp(η·1ᵀĀ^t) (or the EMA form of App. D from p^0), train the rest of the round on p^t.
-    p^0 = p_init (raymix; the authors reset it to uniform — ``restart_uniform=True`` reproduces that).
+    resumes a truncated trial already past S_init skips it.  Rounds 1..T (:func:`aioli_schedule`) each:
+    LearnParams on the first δ of the round (K = m·k equal segments on smoothed one-hots p^{t,j},
+    validation loss on a cached subset before/after each segment; Alg. 2), solve A^t = β P⁻¹, normalise to
+    Ā^t, update p^t ∝ p^{t−1}·exp(η·1ᵀĀ^t) (or the EMA form of App. D from p^0), train the rest of the
+    round on p^t.  p^0 = Unif(m) (Alg. 1 line 3, as the authors' code); ``start="p_init"`` starts from the
+    floored p_init instead (:func:`aioli_start`).
     """
 
     name = "aioli"
@@ -209,7 +244,7 @@ class AioliPolicy(MixingPolicy):
         self.p_init = np.full(m, 1.0 / m) if config.init_mixture is None else as_weights(config.init_mixture)
         if self.p_init.size != m:
             raise ConfigError(f"init_mixture {config.init_mixture!r} has {self.p_init.size} entries for {m} groups")
-        p0 = np.full(m, 1.0 / m) if config.restart_uniform else self.p_init.copy()
+        p0 = aioli_start(config, m)
         self.updater = aioli_est.AioliUpdater(p0, config.eta, gamma=config.ema, normalization=config.normalization)
         self.rng = np.random.default_rng(seed)
         self.round = 0  # dynamic rounds completed
@@ -218,25 +253,12 @@ class AioliPolicy(MixingPolicy):
         self._warned_bound = False
 
     # -- schedule -----------------------------------------------------------------------------------
-    def _round_lengths(self) -> list[int]:
-        assert self.dyn_start is not None
-        T = int(self.config.rounds)
-        span = self.stop_step - self.dyn_start
-        if span < T:
-            raise ConfigError(f"Aioli needs at least T={T} steps after S_init, but only {span} remain "
-                              f"(stop {self.stop_step}, dynamic phase from {self.dyn_start}); lower rounds")
-        return _split_evenly(span, T)
-
-    def _segment_steps(self, round_len: int) -> list[int]:
-        cfg: AioliConfig = self.config
-        K = self.m * int(cfg.sweeps)
-        budget = int(round(cfg.delta * round_len))
-        if budget < K:
-            raise ConfigError(
-                f"LearnParams needs ≥ 1 step per segment: δ·(round length) = {cfg.delta}·{round_len} = {budget} steps "
-                f"< K = m·k = {K} segments; raise delta, lower rounds/sweeps, or train longer"
-            )
-        return _split_evenly(budget, K)
+    def schedule(self) -> list[aioli_est.RoundPlan]:
+        """The dynamic phase's rounds (known once the phase has started, i.e. after the first round)."""
+        if self.dyn_start is None:
+            raise MethodError("the Aioli schedule is known once the dynamic phase starts; call aioli_schedule() "
+                              "with the step it starts at to plan ahead")
+        return aioli_schedule(self.config, self.m, self.dyn_start, self.stop_step)
 
     # -- one round -----------------------------------------------------------------------------------
     def run_round(self, backend: TrainingBackend) -> RoundReport:
@@ -249,25 +271,24 @@ class AioliPolicy(MixingPolicy):
                 return RoundReport(step=backend.step, mixture=_floats(self.p_init),
                                    train_loss=_floats(stats.group_train_loss), info={"phase": "init"})
             self.dyn_start = backend.step
-        lengths = self._round_lengths()
-        round_len = lengths[self.round]
-        round_end = self.dyn_start + sum(lengths[: self.round + 1])
+        plan = self.schedule()[self.round]
 
-        A, beta, seg_loss = self._learn_params(backend, round_len)
+        A, beta, seg_loss = self._learn_params(backend, plan.segment_steps)
         p = self.updater.update(A)
         if cfg.ema is not None:
             self._warn_ema_bound()
-        stats = backend.train(round_end - backend.step, mixture=p)
+        stats = backend.train(plan.end - backend.step, mixture=p)
         self.round += 1
         self.history_p.append(_floats(p))
         return RoundReport(step=backend.step, mixture=_floats(p), train_loss=_floats(stats.group_train_loss),
                            val_loss=_floats(seg_loss), interactions=[_floats(r) for r in A],
-                           info={"phase": "dynamic", "round": self.round, "beta": [_floats(r) for r in beta]})
+                           info={"phase": "dynamic", "round": self.round, "beta": [_floats(r) for r in beta],
+                                 "segment_steps": plan.segment_steps})
 
-    def _learn_params(self, backend: TrainingBackend, round_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _learn_params(self, backend: TrainingBackend, segment_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Algorithm 2 (LearnParams): returns (A^t, β, last validation loss)."""
         cfg: AioliConfig = self.config
-        acc, last = aioli_est.learn_params(backend, int(cfg.sweeps), cfg.eps, self.rng, self._segment_steps(round_len),
+        acc, last = aioli_est.learn_params(backend, int(cfg.sweeps), cfg.eps, self.rng, segment_steps,
                                            order_mode=cfg.segment_order, eval_examples=cfg.eval_examples)
         return acc.solve(diagonal=cfg.diagonal), acc.beta(), last
 

@@ -8,7 +8,9 @@ import pytest
 from raymix.errors import ConfigError
 from raymix.methods import MixingProblem, get_method, run_method
 from raymix.methods.driver import BackendSpec, LocalExecutor, RunDriver, build_backend
+from raymix.methods.policies import START_FLOOR, AioliConfig, AioliPolicy, aioli_schedule
 from raymix.methods.runs import RunSpec
+from raymix.sim import LinearDynamicSimulator, SimBackend
 
 
 def avg_ppl(name: str, seeds=(0, 1, 2), **cfg) -> float:
@@ -31,20 +33,67 @@ def _aioli_driver(cfg: dict, steps=2000, handoff=None) -> RunDriver:
     return RunDriver(spec, build_backend(BackendSpec(), spec), handoff_state=handoff)
 
 
-def test_init_phase_trains_p_init_then_starts_dynamic_phase_from_it():
+def test_init_phase_trains_p_init_then_dynamic_phase_starts_uniform():
     d = _aioli_driver({"rounds": 4, "init_steps": 500, "init_mixture": [0.2, 0.8], "eta": 0.0})
     first = d.round()
     assert first.info["phase"] == "init" and first.step == 500 and first.mixture == pytest.approx([0.2, 0.8])
-    second = d.round()
-    # eta = 0: EGD keeps p^t = p^0 = p_init (raymix), not uniform (the authors' reset)
-    assert second.mixture == pytest.approx([0.2, 0.8])
-
-
-def test_restart_uniform_reproduces_the_authors_reset():
-    d = _aioli_driver({"rounds": 4, "init_steps": 500, "init_mixture": [0.2, 0.8], "eta": 0.0,
-                       "restart_uniform": True})
-    d.round()
+    # eta = 0: EGD keeps p^t = p^0 = Unif(m) (Algorithm 1, line 3), not p_init
     assert d.round().mixture == pytest.approx([0.5, 0.5])
+
+
+def test_start_p_init_floors_p_init_away_from_the_faces():
+    f = START_FLOOR
+    d = _aioli_driver({"rounds": 4, "init_steps": 500, "init_mixture": [0.2, 0.8], "eta": 0.0, "start": "p_init"})
+    d.round()
+    assert d.round().mixture == pytest.approx([(1 - f) * 0.2 + f / 2, (1 - f) * 0.8 + f / 2])
+    # A p_method on a vertex (DML's m = 2 closed form) keeps f/m for the starved group, so EGD can move it.
+    d = _aioli_driver({"rounds": 4, "init_steps": 500, "init_mixture": [0.0, 1.0], "eta": 0.3, "start": "p_init"})
+    d.round()
+    mixes = [d.round().mixture for _ in range(4)]
+    assert min(p[0] for p in mixes) > 0 and max(p[0] for p in mixes) > f / 2 + 1e-3
+    with pytest.raises(ConfigError, match="start"):
+        get_method("aioli", start="p_method")
+
+
+def test_schedule_has_equal_segments_and_gives_the_remainder_to_the_mixture_phase():
+    # The demo's shape: m = 3, k = 2 (K = 6), δ·(round length) = 17 steps → 6 segments of 2, 5 steps to p^t.
+    cfg = AioliConfig(rounds=10, sweeps=2, delta=0.288)
+    plans = aioli_schedule(cfg, 3, 10, 600)
+    assert [p.start for p in plans[1:]] == [p.end for p in plans[:-1]] and plans[0].start == 10
+    assert plans[-1].end == 600
+    for p in plans:
+        assert p.segments == 6 and p.segment_steps == round(0.288 * p.length) // 6
+        assert p.learn_steps + p.mixture_steps == p.length and p.mixture_steps > (1 - 0.288) * p.length
+    assert plans[0].length == 59 and plans[0].segment_steps == 2
+
+
+class _Recording(SimBackend):
+    """A SimBackend that records the length of every fixed-counts (LearnParams segment) call of train()."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.segments: list[int] = []
+
+    def train(self, steps, mixture=None, *, counts=None):
+        if counts is not None:
+            self.segments.append(int(steps))
+        return super().train(steps, mixture, counts=counts)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_learnparams_estimate_is_unbiased_for_a_symmetric_A_star(seed):
+    # Exchangeable groups (symmetric A*, equal losses), constant lr, no noise: the true column sums are equal,
+    # so Â's must be too.  A round of 59 steps with δ = 0.288 gives 17 LearnParams steps for K = 6 segments;
+    # cut as [3, 3, 3, 3, 3, 2] the last segment's group had its drops under-counted by a third.
+    A0 = np.full((3, 3), 0.5) + 1.5 * np.eye(3)
+    sim = LinearDynamicSimulator(A0, L0=np.full(3, 4.0), floor=np.full(3, 1.0), total_steps=5900,
+                                 min_lr_ratio=1.0, forget=0.0)
+    backend = _Recording(sim, eval_noise=0.0, seed=seed)
+    policy = AioliPolicy(AioliConfig(rounds=1, sweeps=2, delta=0.288), backend.groups, 59, seed=seed)
+    report = policy.run_round(backend)
+    assert backend.segments == [2] * 6 and backend.step == 59
+    colsums = np.asarray(report.interactions).sum(axis=0)
+    assert np.ptp(colsums) < 0.01 * colsums.mean(), colsums
 
 
 def test_handoff_continues_step_counter_and_skips_init():

@@ -46,8 +46,8 @@ def test_aioli_plus_method_hands_p_method_to_aioli(name):
     spec = res.final.spec
     assert spec.policy == "aioli"
     assert spec.policy_config["init_mixture"] == pytest.approx(res.mixture)
-    # p^0 of the dynamic phase is p_init, not uniform (the authors' code reset it)
-    assert spec.policy_config["restart_uniform"] is False
+    # p^0 of the dynamic phase is uniform (Algorithm 1, line 3), after S_init steps on p_init
+    assert spec.policy_config["start"] == "uniform"
     if name in ("grid_search", "dml", "regmix", "optuna"):
         assert spec.resume_from is not None  # continues the truncated trial trained on p_method
         resumed = next(r for r in res.runs if r.spec.name == spec.resume_from)
