@@ -5,19 +5,26 @@ Skill-It every round) and every result table reports per-group test perplexity. 
 fixed: the first windows of each group's split, moved to the device once and reused, so that two
 evaluations differ only by the model.  Token losses are computed in fp32 from the logits and summed in
 fp64 per group (the authors computed eval losses in bf16 and then took differences of them over a few
-steps — ALGORITHMS.md); ``max_examples`` evaluates only the first N cached windows of each group (the
-cheap subset Aioli's LearnParams uses).
+steps — ALGORITHMS.md).
+
+``max_examples`` evaluates a subset of N cached windows per group (the cheap subset Aioli's LearnParams and
+the per-round evaluations use).  The subset must represent the group, so it is not the first N windows in
+file order (a few documents): :func:`spread_subset` draws it spread over the documents of the cached set
+(one window per document, documents in a seeded random order, before a second window of any document),
+fixed per run by ``subset_seed`` and kept in the backend's state (:meth:`GroupEvaluator.subset_state`).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from raymix.errors import DataError, SplitNotFoundError
+from raymix.errors import CheckpointError, DataError, SplitNotFoundError
 from raymix.model.gpt import check_token_ids, group_sums, iter_chunks, token_losses
 
 
@@ -34,6 +41,45 @@ def average_perplexity(losses: np.ndarray) -> float:
     return float(np.mean(perplexity(losses)))
 
 
+def window_documents(windows: np.ndarray, eos_id: int | None) -> np.ndarray:
+    """``(n,)`` index of the document each packed window starts in: the number of EOS tokens before its first
+    token (packing puts an EOS after every document, ``raymix.data.shards``).  Without ``eos_id`` every window
+    counts as its own document."""
+    windows = np.asarray(windows)
+    n = len(windows)
+    if eos_id is None or n == 0:
+        return np.arange(n, dtype=np.int64)
+    eos = (windows == eos_id).sum(axis=1)
+    return np.concatenate([[0], np.cumsum(eos[:-1])]).astype(np.int64)
+
+
+def spread_subset(documents: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``n`` windows spread over documents (``documents``: ``(N,)`` document of each window).
+
+    Documents are visited in a random order and each gives one random window of its own before any gives a
+    second, so ``n`` windows cover ``min(n, #documents)`` documents.  With a fixed ``rng`` seed the order is
+    fixed, and a smaller subset is a prefix of a larger one.
+    """
+    documents = np.asarray(documents, dtype=np.int64)
+    N = len(documents)
+    if n >= N:
+        return np.arange(N, dtype=np.int64)
+    _, doc = np.unique(documents, return_inverse=True)
+    doc_rank = rng.permutation(doc.max() + 1)[doc]  # position of the window's document in the visiting order
+    tie = rng.permutation(N)  # random window order within a document
+    order = np.lexsort((tie, doc_rank))  # by document, then randomly within it
+    pos = np.empty(N, dtype=np.int64)  # rank of each window within its own document
+    sorted_docs = doc_rank[order]
+    starts = np.flatnonzero(np.r_[True, sorted_docs[1:] != sorted_docs[:-1]])
+    pos[order] = np.arange(N) - np.repeat(starts, np.diff(np.r_[starts, N]))
+    pick = np.lexsort((doc_rank, pos))[:n]  # every document's 1st window, then every document's 2nd, ...
+    return np.sort(pick)
+
+
+def _stable_key(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8"))
+
+
 class GroupEvaluator:
     """Fixed per-group evaluation windows of several splits, cached on the device.
 
@@ -45,15 +91,21 @@ class GroupEvaluator:
         batch_size: windows per forward pass.
         max_examples: cap on the windows kept per group (the first ones); None keeps all.
         vocab_size: if given, every cached token id is checked against it once, up front.
+        eos_id: the end-of-document token, to find the documents of the cached windows for the
+            ``max_examples`` subsets (:func:`spread_subset`); None treats every window as its own document.
+        subset_seed: seed of those subsets (the run's seed: fixed per run, identical on resume).
     """
 
     def __init__(self, groups: Sequence[str], eval_sets: Mapping[str, Mapping[str, np.ndarray]], *,
                  device: torch.device | str = "cpu", batch_size: int = 16, max_examples: int | None = None,
-                 vocab_size: int | None = None) -> None:
+                 vocab_size: int | None = None, eos_id: int | None = None, subset_seed: int = 0) -> None:
         self.groups = tuple(groups)
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
+        self.subset_seed = int(subset_seed)
         self._windows: dict[str, list[torch.Tensor]] = {}
+        self._documents: dict[str, list[np.ndarray]] = {}
+        self._subsets: dict[tuple[str, int], list[np.ndarray]] = {}
         self._selections: dict[tuple[str, int | None], tuple[torch.Tensor, torch.Tensor, np.ndarray]] = {}
         unknown = {split: sorted(set(sets) - set(self.groups)) for split, sets in eval_sets.items()}
         unknown = {s: g for s, g in unknown.items() if g}
@@ -61,7 +113,7 @@ class GroupEvaluator:
             raise DataError(f"evaluation sets name groups {unknown} that are not among the trained groups "
                             f"{list(self.groups)}; build them from the same shards")
         for split, sets in eval_sets.items():
-            per_group, lengths = [], set()
+            per_group, documents, lengths = [], [], set()
             for g in self.groups:
                 arr = np.asarray(sets.get(g, np.zeros((0, 2), dtype=np.int64)))
                 if arr.ndim != 2:
@@ -73,6 +125,7 @@ class GroupEvaluator:
                     lengths.add(arr.shape[1])
                     if vocab_size is not None:
                         check_token_ids(arr, vocab_size)
+                documents.append(window_documents(arr, eos_id))
                 # Own copy: the caller's arrays may be read-only memory maps, and the cache must not change under us.
                 per_group.append(torch.from_numpy(np.array(arr, dtype=np.int64)).to(self.device))
             if len(lengths) > 1:
@@ -82,6 +135,7 @@ class GroupEvaluator:
                 raise DataError(f"evaluation windows of split {split!r} have seq_len {min(lengths)}; need >= 2 "
                                 f"tokens to form one next-token target")
             self._windows[split] = per_group
+            self._documents[split] = documents
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -97,12 +151,47 @@ class GroupEvaluator:
                                      f"(pass it in eval_sets, e.g. {{'val': ..., 'test': ...}})")
         return self._windows[split]
 
+    def subset(self, split: str, max_examples: int) -> list[np.ndarray]:
+        """Per group, the sorted indices of the ``max_examples`` cached windows that a subset evaluation uses
+        (:func:`spread_subset`, seeded by ``(subset_seed, split, group)``; all windows when there are fewer)."""
+        key = (split, int(max_examples))
+        if key not in self._subsets:
+            self._subsets[key] = [
+                spread_subset(docs, int(max_examples),
+                              np.random.default_rng([self.subset_seed, _stable_key(split), _stable_key(g)]))
+                for g, docs in zip(self.groups, self._documents_of(split))]
+        return self._subsets[key]
+
+    def _documents_of(self, split: str) -> list[np.ndarray]:
+        self._split(split)
+        return self._documents[split]
+
+    def subset_state(self) -> dict[str, Any]:
+        """The subsets drawn so far, ``{"split/n": [indices per group]}`` — saved with the run's state."""
+        return {f"{split}/{n}": [idx.tolist() for idx in sub] for (split, n), sub in self._subsets.items()}
+
+    def load_subset_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`subset_state`, so a resumed run evaluates exactly the windows it evaluated before."""
+        for key, per_group in state.items():
+            split, _, n = key.rpartition("/")
+            sizes = self.sizes(split)
+            idx = [np.asarray(i, dtype=np.int64) for i in per_group]
+            if len(idx) != len(self.groups) or any(len(i) and (i.min() < 0 or i.max() >= s) for i, s in zip(idx, sizes)):
+                raise CheckpointError(f"saved evaluation subset {key!r} does not fit the cached windows (per group "
+                                      f"{sizes.tolist()}); resume with the same shards and eval_examples")
+            self._subsets[(split, int(n))] = idx
+            self._selections.pop((split, int(n)), None)
+
     def _selection(self, split: str, max_examples: int | None) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-        """All groups' first ``max_examples`` windows concatenated ``(N, T)``, their group ids ``(N,)``,
-        and the per-group window counts ``(m,)`` — cached per (split, max_examples)."""
+        """All groups' selected windows concatenated ``(N, T)`` (every cached window, or the
+        :meth:`subset` of ``max_examples`` per group), their group ids ``(N,)``, and the per-group window
+        counts ``(m,)`` — cached per (split, max_examples)."""
         key = (split, max_examples)
         if key not in self._selections:
-            windows = [w[:max_examples] if max_examples is not None else w for w in self._split(split)]
+            windows = self._split(split)
+            if max_examples is not None:
+                windows = [w[torch.as_tensor(idx, device=w.device)] if len(idx) < len(w) else w
+                           for w, idx in zip(windows, self.subset(split, max_examples))]
             counts = np.array([len(w) for w in windows], dtype=np.int64)
             nonempty = [w for w in windows if len(w)]
             ids = torch.cat(nonempty) if nonempty else torch.zeros((0, 2), dtype=torch.int64, device=self.device)

@@ -79,11 +79,14 @@ class ModelBackend(TrainingBackend):
         eval_sets: ``{split: {group: (n, seq_len) int array}}`` — cached once on the device, capped at
             ``train_config.eval_examples`` windows per group.
         val_source: batches of the validation split for DoGE's validation part of a proxy batch.
+        eos_id: end-of-document token of the shards: subset evaluations (``evaluate(max_examples=N)``) draw
+            their N windows spread over documents, seeded by the run's seed (``GroupEvaluator``).
     """
 
     def __init__(self, groups: Sequence[str], model_config: ModelConfig | str | dict[str, Any],
                  train_config: TrainConfig | dict[str, Any], train_source: BatchSource,
-                 eval_sets: Mapping[str, Mapping[str, np.ndarray]], val_source: BatchSource | None = None) -> None:
+                 eval_sets: Mapping[str, Mapping[str, np.ndarray]], val_source: BatchSource | None = None, *,
+                 eos_id: int | None = None) -> None:
         self.groups = tuple(groups)
         if len(self.groups) < 1 or len(set(self.groups)) != len(self.groups):
             raise ConfigError(f"groups must be unique names, at least one, got {list(self.groups)}")
@@ -116,7 +119,8 @@ class ModelBackend(TrainingBackend):
         self.schedule = WarmupCosineSchedule(self.optimizer, lr=tc.lr, min_lr=tc.min_lr,
                                              warmup_steps=tc.effective_warmup_steps, total_steps=tc.total_steps)
         self.evaluator = GroupEvaluator(self.groups, eval_sets, device=self.device, batch_size=tc.eval_batch_size,
-                                        max_examples=tc.eval_examples, vocab_size=self.model_config.vocab_size)
+                                        max_examples=tc.eval_examples, vocab_size=self.model_config.vocab_size,
+                                        eos_id=eos_id, subset_seed=tc.seed)
         self.reference: torch.nn.Module | None = None
         self._group_grads: torch.Tensor | None = None  # (m, |θ|) device buffer for DoGE, allocated lazily
         self._step = 0
@@ -427,6 +431,7 @@ class ModelBackend(TrainingBackend):
             "val_source": copy.deepcopy(self.val_source.state_dict()) if self.val_source is not None else None,
             "rng": rng,
             "reference": _cpu_clone(self.reference.state_dict()) if self.reference is not None else None,
+            "eval_subsets": self.evaluator.subset_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -456,6 +461,7 @@ class ModelBackend(TrainingBackend):
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.reference = self._frozen_copy(state["reference"]) if state.get("reference") is not None else None
+        self.evaluator.load_subset_state(state.get("eval_subsets") or {})
         self._step = int(state["step"])
 
 
@@ -493,7 +499,8 @@ def from_shards(shards_dir: str | Path, model_config: ModelConfig | str | dict[s
     Reads the manifest (groups, vocabulary), takes the model's ``vocab_size`` from it (an explicitly set,
     different one raises :class:`~raymix.errors.TokenizerMismatchError`), opens the training sampler (and
     a validation sampler for DoGE when ``val_source``), and caches the first
-    ``train_config.eval_examples`` windows per group of each split in ``eval_splits``.
+    ``train_config.eval_examples`` windows per group of each split in ``eval_splits`` (subset evaluations
+    draw from them spread over documents, found by the manifest's EOS token).
     """
     from raymix.data.manifest import load_manifest
     from raymix.data.reader import load_eval_set
@@ -511,4 +518,4 @@ def from_shards(shards_dir: str | Path, model_config: ModelConfig | str | dict[s
            if val_source else None)
     eval_sets = {split: load_eval_set(shards_dir, split, max_examples_per_group=tc.eval_examples)
                  for split in eval_splits}
-    return ModelBackend(tuple(manifest.groups), mc, tc, train, eval_sets, val_source=val)
+    return ModelBackend(tuple(manifest.groups), mc, tc, train, eval_sets, val_source=val, eos_id=manifest.eos_id)

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from raymix.errors import ConfigError, SplitNotFoundError, TokenizerMismatchError
+from raymix.errors import CheckpointError, ConfigError, SplitNotFoundError, TokenizerMismatchError
 from raymix.model import (
     GroupEvaluator,
     ModelConfig,
@@ -25,6 +25,7 @@ from raymix.model import (
     resolve_attention,
     token_losses,
 )
+from raymix.model.evaluation import spread_subset, window_documents
 from raymix.model.gpt import check_token_ids
 from raymix.train.config import TrainConfig
 
@@ -136,12 +137,54 @@ def test_group_evaluator_matches_manual_per_group_mean(model_config):
             logits = model(input_ids=ids).logits
         manual = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1)).item()
         assert got[i] == pytest.approx(manual, rel=1e-5)
-    # max_examples: the first N windows of every group.
+    # max_examples: the subset of N windows per group that ev.subset names.
     sub = ev.evaluate(model, "val", max_examples=2)
-    ev2 = GroupEvaluator(GROUPS, {"val": {g: w[:2] for g, w in sets["val"].items()}}, batch_size=3)
+    picked = {g: sets["val"][g][idx] for g, idx in zip(GROUPS, ev.subset("val", 2))}
+    ev2 = GroupEvaluator(GROUPS, {"val": picked}, batch_size=3)
     np.testing.assert_allclose(sub, ev2.evaluate(model, "val"), rtol=1e-6)
     assert not np.allclose(sub, got)
     np.testing.assert_array_equal(ev.sizes("val"), [3, 4, 5])
+
+
+def test_window_documents_and_spread_subset_cover_documents_before_repeating():
+    eos = 0
+    w = np.ones((7, 5), dtype=np.int64)
+    w[2, 4] = eos  # doc 0 = windows 0-2 (its EOS ends window 2), doc 1 = windows 3-5, doc 2 = window 6
+    w[5, 1] = eos
+    np.testing.assert_array_equal(window_documents(w, eos), [0, 0, 0, 1, 1, 1, 2])
+    np.testing.assert_array_equal(window_documents(w, None), np.arange(7))
+    docs = np.repeat(np.arange(5), [6, 1, 3, 2, 4])  # 16 windows, 5 documents of unequal length
+    for seed in range(20):
+        five, eight = (spread_subset(docs, n, np.random.default_rng(seed)) for n in (5, 8))
+        assert sorted(docs[five]) == [0, 1, 2, 3, 4]  # one window of every document
+        per_doc = np.bincount(docs[eight], minlength=5)
+        assert per_doc.min() >= 1 and per_doc.max() <= 2  # second windows only after every document has one
+        assert set(five) <= set(eight)  # a smaller subset is a prefix of a larger one
+        np.testing.assert_array_equal(five, spread_subset(docs, 5, np.random.default_rng(seed)))  # fixed by the seed
+    assert len({tuple(spread_subset(docs, 5, np.random.default_rng(s))) for s in range(20)}) > 1
+    np.testing.assert_array_equal(spread_subset(docs, 99, np.random.default_rng(0)), np.arange(16))
+
+
+def test_subset_evaluation_is_spread_over_documents_and_restorable(model_config):
+    # Per group: 12 windows, the first 8 one long document, then 4 one-window documents (EOS = token 0).
+    model = build_model(model_config, seed=0)
+    rng = np.random.default_rng(0)
+    sets = {g: rng.integers(1, VOCAB, size=(12, 17), dtype=np.int64) for g in GROUPS}
+    for w in sets.values():
+        w[7:, -1] = 0
+    ev = GroupEvaluator(GROUPS, {"val": sets}, eos_id=0, subset_seed=3)
+    for idx in ev.subset("val", 5):
+        assert len(idx) == 5 and len(set(window_documents(sets["code"], 0)[idx])) == 5  # 5 documents, not 1
+    picked = GroupEvaluator(GROUPS, {"val": {g: sets[g][i] for g, i in zip(GROUPS, ev.subset("val", 5))}})
+    np.testing.assert_allclose(ev.evaluate(model, "val", max_examples=5), picked.evaluate(model, "val"), rtol=1e-6)
+    # A run resumed with another seed evaluates the saved subset, not a fresh draw.
+    other = GroupEvaluator(GROUPS, {"val": sets}, eos_id=0, subset_seed=4)
+    assert any(not np.array_equal(a, b) for a, b in zip(other.subset("val", 5), ev.subset("val", 5)))
+    other = GroupEvaluator(GROUPS, {"val": sets}, eos_id=0, subset_seed=4)
+    other.load_subset_state(ev.subset_state())
+    np.testing.assert_allclose(other.evaluate(model, "val", max_examples=5), ev.evaluate(model, "val", max_examples=5))
+    with pytest.raises(CheckpointError, match="subset"):
+        GroupEvaluator(GROUPS, {"val": {g: w[:3] for g, w in sets.items()}}).load_subset_state(ev.subset_state())
 
 
 def test_evaluator_restores_mode_handles_empty_group_and_missing_split(model_config):

@@ -274,6 +274,19 @@ def test_exact_resume(make_backend):
     assert a.step == b.step == 7
 
 
+def test_subset_evaluations_are_part_of_the_state(make_backend):
+    a = make_backend()
+    a.evaluate("val", max_examples=3)
+    saved = a.state_dict()
+    assert [len(i) for i in saved["eval_subsets"]["val/3"]] == [3, 3, 3]
+    b = make_backend(seed=5)  # another seed draws another subset ...
+    assert any(not np.array_equal(x, y) for x, y in zip(b.evaluator.subset("val", 3), a.evaluator.subset("val", 3)))
+    b.load_state_dict(saved)  # ... until the run's state is restored
+    for x, y in zip(b.evaluator.subset("val", 3), a.evaluator.subset("val", 3)):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_allclose(b.evaluate("val", max_examples=3), a.evaluate("val", max_examples=3), atol=1e-6)
+
+
 def test_load_state_rejects_other_runs(make_backend, model_config):
     saved = make_backend().state_dict()
     other = make_backend(model_cfg=model_config.replace(n_layers=1))
