@@ -82,13 +82,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     final = res.final
     print(f"method {res.method} (seed {args.seed}): final run {final.spec.steps} steps, "
           f"{res.extra_steps} extra steps in {len(res.extra_runs)} extra runs")
-    for g, loss in zip(final.groups, final.test_loss):
+    for g, val, loss in zip(final.groups, final.val_loss, final.test_loss):
         import math
 
-        print(f"  {g:>16s}  test loss {loss:.4f}  test PPL {math.exp(loss):.3f}")
+        print(f"  {g:>16s}  val loss {val:.4f}  test loss {loss:.4f}  test PPL {math.exp(loss):.3f}")
     print(f"  average test PPL (mean over groups): {final.avg_test_ppl:.3f}")
+    print(f"  average validation loss (mean over groups): {final.avg_val_loss:.4f}")
     if res.mixture is not None:
         print(f"  proportions: {dict(zip(final.groups, [round(x, 4) for x in res.mixture]))}")
+    diag = final.summary.get("sign_agreement") if final.spec.policy == "aioli" else None
+    if diag is not None:
+        lo, hi = final.summary["p_bound"]["lo"], final.summary["p_bound"]["hi"]
+        print(f"  Aioli sign agreement of 1ᵀĀ^t across rounds: {dict(zip(final.groups, [round(x, 2) for x in diag]))}")
+        print(f"  Aioli reachable p (EMA/normalisation bound): "
+              f"{ {g: f'{a:.3f}–{b:.3f}' for g, a, b in zip(final.groups, lo, hi)} }")
     return 0
 
 

@@ -113,7 +113,8 @@ def run_experiment(cfg: ExperimentConfig, *, progress: Callable[[str], None] | N
             res = run_method(method, problem, executor)
             res.method = label
             _write_json_atomic(result_path(cfg.out, label, seed), res.to_dict())
-            say(f"[{label} seed={seed}] avg test PPL {res.final.avg_test_ppl:.3f} "
+            say(f"[{label} seed={seed}] avg test PPL {res.final.avg_test_ppl:.3f}, "
+                f"avg val loss {res.final.avg_val_loss:.4f} "
                 f"({len(res.runs)} runs, {time.perf_counter() - t0:.1f}s)")
             results.append(res)
     return results

@@ -3,7 +3,10 @@
 Reads the per-(method, seed) JSON files written by :func:`raymix.experiment.run_experiment` and builds:
 
 * the comparison table of the paper (Tables 2/3): per-group test perplexity, the average over groups of
-  per-group test PPL (mean ± std over seeds), Δ vs stratified, extra runs and extra steps;
+  per-group test PPL (mean ± std over seeds) next to the average validation loss (what the laws are fitted
+  on), Δ vs stratified, extra runs and extra steps;
+* Aioli's diagnostics per final run: how consistently Ā^t's column sums pushed each group the same way
+  (sign agreement across rounds), how far p moved, and how far it could move at all (EMA/normalisation bound);
 * the proportions each method used (Table 19 style, averaged over the final run's rounds);
 * plots: proportion trajectories of every dynamic final run (Fig. 6 style).
 """
@@ -54,6 +57,7 @@ def comparison_rows(results: list[MethodResult]) -> list[dict]:
     for label, rs in by.items():
         ppl = np.array([r.final.test_ppl for r in rs])  # (seeds, m)
         avg = np.array([r.final.avg_test_ppl for r in rs])
+        val = np.array([r.final.avg_val_loss for r in rs])
         mix = [r.mixture for r in rs if r.mixture is not None]
         rows.append({
             "method": label,
@@ -61,6 +65,8 @@ def comparison_rows(results: list[MethodResult]) -> list[dict]:
             "per_group_ppl": dict(zip(groups, ppl.mean(axis=0).round(3).tolist())),
             "avg_test_ppl": float(avg.mean()),
             "std": float(avg.std(ddof=1)) if len(avg) > 1 else 0.0,
+            "avg_val_loss": float(val.mean()),
+            "val_loss_std": float(val.std(ddof=1)) if len(val) > 1 else 0.0,
             "delta_vs_stratified": None if base_ppl is None else float(avg.mean() - base_ppl),
             "extra_runs": _extra_runs(label),
             "extra_steps": int(np.mean([r.extra_steps for r in rs])),
@@ -74,16 +80,56 @@ def comparison_markdown(results: list[MethodResult]) -> str:
     """The paper-style table as GitHub markdown."""
     rows = comparison_rows(results)
     groups = list(rows[0]["per_group_ppl"])
-    head = ["method", *[f"{g} PPL" for g in groups], "avg test PPL", "Δ vs stratified", "extra runs",
-            "extra steps", "p (learned / final)", "seeds"]
+    head = ["method", *[f"{g} PPL" for g in groups], "avg test PPL", "avg val loss", "Δ vs stratified",
+            "extra runs", "extra steps", "p (learned / final)", "seeds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         delta = "–" if r["delta_vs_stratified"] is None else f"{r['delta_vs_stratified']:+.3f}"
         avg = f"{r['avg_test_ppl']:.3f}" + (f" ± {r['std']:.3f}" if r["seeds"] > 1 else "")
+        val = f"{r['avg_val_loss']:.4f}" + (f" ± {r['val_loss_std']:.4f}" if r["seeds"] > 1 else "")
         mix = "–" if r["mixture"] is None else "[" + ", ".join(f"{x:.2f}" for x in r["mixture"]) + "]"
-        cells = [r["method"], *[f"{r['per_group_ppl'][g]:.3f}" for g in groups], avg, delta, r["extra_runs"],
-                 str(r["extra_steps"]), mix, str(r["seeds"])]
+        cells = [r["method"], *[f"{r['per_group_ppl'][g]:.3f}" for g in groups], avg, val, delta,
+                 r["extra_runs"], str(r["extra_steps"]), mix, str(r["seeds"])]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def aioli_diagnostics_rows(results: list[MethodResult]) -> list[dict]:
+    """One row per (method, seed) whose final run is Aioli: per group the sign agreement of Ā^t's column
+    sums across rounds, the range p visited over the rounds, and the range it could reach at all."""
+    rows = []
+    for r in results:
+        final = r.final
+        summ = final.summary
+        if final.spec.policy != "aioli" or "sign_agreement" not in summ:
+            continue
+        dyn = [h.mixture for h in final.history if h.info.get("phase") == "dynamic"]
+        P = np.array(dyn) if dyn else np.array([summ["mixture"]])
+        rows.append({"method": r.method, "seed": r.problem.seed, "rounds": int(summ.get("rounds_done", len(dyn))),
+                     "p0": summ.get("p0"), "sign_agreement": summ["sign_agreement"],
+                     "p_min": P.min(axis=0).tolist(), "p_max": P.max(axis=0).tolist(),
+                     "p_bound_lo": summ["p_bound"]["lo"], "p_bound_hi": summ["p_bound"]["hi"]})
+    return rows
+
+
+def aioli_diagnostics_markdown(results: list[MethodResult]) -> str | None:
+    """:func:`aioli_diagnostics_rows` as markdown; None when no final run is Aioli."""
+    rows = aioli_diagnostics_rows(results)
+    if not rows:
+        return None
+    groups = results[0].final.groups
+
+    def per_group(vals, fmt="{:.2f}"):
+        return " / ".join(fmt.format(v) for v in vals)
+
+    head = ["method", "seed", "rounds", f"sign agreement ({' / '.join(groups)})", "p visited (min–max)",
+            "p reachable (EMA/normalisation bound)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for d in rows:
+        visited = " / ".join(f"{lo:.2f}–{hi:.2f}" for lo, hi in zip(d["p_min"], d["p_max"]))
+        bound = " / ".join(f"{lo:.2f}–{hi:.2f}" for lo, hi in zip(d["p_bound_lo"], d["p_bound_hi"]))
+        lines.append(f"| {d['method']} | {d['seed']} | {d['rounds']} | {per_group(d['sign_agreement'])} | "
+                     f"{visited} | {bound} |")
     return "\n".join(lines)
 
 
@@ -134,6 +180,7 @@ def tidy_tables(results: list[MethodResult]):
                     "run": run.spec.name, "role": run.spec.role, "policy": run.spec.policy}
             row = {**base, "steps": run.spec.steps, "total_steps": run.spec.total_steps,
                    "resume_from": run.spec.resume_from, "avg_test_ppl": run.avg_test_ppl,
+                   "avg_val_loss": run.avg_val_loss,
                    "policy_config": json.dumps(run.spec.policy_config), "wall_time_s": run.wall_time_s}
             mix = run.spec.tags.get("mixture") or run.summary.get("mixture")
             for j, g in enumerate(run.groups):
@@ -143,6 +190,10 @@ def tidy_tables(results: list[MethodResult]):
             runs.append(row)
             for h in run.history:
                 r = {**base, "step": h.step, "A": None if h.interactions is None else json.dumps(h.interactions)}
+                for key in ("colsums", "sign_agreement"):
+                    if key in h.info:
+                        for j, g in enumerate(run.groups):
+                            r[f"{key}/{g}"] = h.info[key][j]
                 for j, g in enumerate(run.groups):
                     r[f"p/{g}"] = h.mixture[j]
                     r[f"val_loss/{g}"] = None if h.val_loss is None else h.val_loss[j]
@@ -160,6 +211,12 @@ def write_report(directory: str | Path) -> tuple[str, list[Path]]:
     runs.to_csv(directory / "runs.csv", index=False)
     rounds.to_csv(directory / "rounds.csv", index=False)
     text += ["tidy tables: `runs.csv` (one row per run), `rounds.csv` (one row per mixing round, with A^t)", ""]
+    diag = aioli_diagnostics_markdown(results)
+    if diag is not None:
+        text += ["## Aioli diagnostics", "",
+                 "Sign agreement: per group, |mean over rounds of sign(1ᵀĀ^t_j − mean_l 1ᵀĀ^t_l)| — 1 = pushed the "
+                 "same way every round, 0 = as often up as down. p reachable: the range the EMA/normalisation "
+                 "bound allows whatever A^t is learned (`reachable_range`).", "", diag, ""]
     plots = []
     p = plot_trajectories(results, directory / "proportions.png")
     if p is not None:

@@ -14,6 +14,7 @@ from raymix.estimators import (
     LearnParamsAccumulator,
     SkillItUpdater,
     alignment_scores,
+    colsum_sign_agreement,
     normalize,
     reachable_range,
     segment_counts,
@@ -234,6 +235,16 @@ def test_aioli_updater_ema_matches_hand_values_and_state():
     np.testing.assert_allclose(upd.p, np.exp(logits) / np.exp(logits).sum())
     np.testing.assert_array_equal(upd.p, clone.p)
     assert upd.rounds == clone.rounds == 3
+
+
+def test_colsum_sign_agreement_values():
+    # Group 0 above the round's mean in every round, group 1 below in 3 of 4, group 2 up and down equally often.
+    c = np.array([[0.5, 0.1, 0.4], [0.5, 0.1, 0.4], [0.5, 0.3, 0.2], [0.4, 0.4, 0.2]])
+    np.testing.assert_allclose(colsum_sign_agreement(c), [1.0, 0.5, 0.0])
+    np.testing.assert_allclose(colsum_sign_agreement(c[:1]), [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(colsum_sign_agreement(c + 7.0), [1.0, 0.5, 0.0])  # only differences count
+    with pytest.raises(FitError, match="rounds"):
+        colsum_sign_agreement(np.zeros((0, 3)))
 
 
 def test_aioli_updater_errors():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from raymix.cli import main
@@ -41,9 +42,17 @@ def test_experiment_writes_complete_results_and_report(tmp_path):
     assert rows["stratified"]["delta_vs_stratified"] == 0
     assert rows["grid_search"]["extra_steps"] == 9 * 250  # paper grid for m=2, S/20 steps each
     md = comparison_markdown(loaded)
-    assert "| aioli+grid_search |" in md and "Δ vs stratified" in md
+    assert "| aioli+grid_search |" in md and "Δ vs stratified" in md and "avg val loss" in md
+    # average validation loss next to the average test PPL: in the rows and in every result file
+    aioli = [r for r in loaded if r.method == "aioli"]
+    assert rows["aioli"]["avg_val_loss"] == pytest.approx(np.mean([np.mean(r.final.val_loss) for r in aioli]))
+    stored = json.loads(result_path(tmp_path, "aioli", 0).read_text())
+    assert stored["avg_val_loss"] == pytest.approx(np.mean(stored["final"]["val_loss"]))
     text, plots = write_report(tmp_path)
     assert (tmp_path / "report.md").read_text() == text
+    # Aioli's diagnostics: one row per Aioli final run (aioli and aioli+grid_search, 2 seeds each)
+    diag = text.split("## Aioli diagnostics")[1]
+    assert diag.count("| aioli | ") == 2 and diag.count("| aioli+grid_search | ") == 2
     assert plots and plots[0].stat().st_size > 1000
     import pandas as pd
 
@@ -53,6 +62,7 @@ def test_experiment_writes_complete_results_and_report(tmp_path):
     assert {"p/github", "val_loss/c4", "test_loss/github", "resume_from"} <= set(runs.columns)
     aioli_rounds = rounds[(rounds.method == "aioli") & (rounds.run == "final") & (rounds.seed == 0)]
     assert aioli_rounds["A"].notna().any() and aioli_rounds.step.is_monotonic_increasing
+    assert aioli_rounds["sign_agreement/github"].dropna().between(0, 1).all() and "avg_val_loss" in runs.columns
 
 
 def test_handoff_rows_need_the_restricted_setting(tmp_path):
@@ -69,11 +79,15 @@ def test_cli_run_and_compare_on_the_simulator(tmp_path, capsys):
     rc = main(["run", "--method", "doremi", "--sim", "two_group_interacting", "--steps", "2000",
                "--executor", "local", "--out", str(tmp_path / "run")])
     out = capsys.readouterr().out
-    assert rc == 0 and "average test PPL" in out and "github" in out
+    assert rc == 0 and "average test PPL" in out and "average validation loss" in out and "github" in out
+    assert main(["run", "--method", "aioli", "--sim", "two_group_interacting", "--steps", "2000",
+                 "--executor", "local", "--out", str(tmp_path / "run-aioli")]) == 0
+    out = capsys.readouterr().out
+    assert "sign agreement" in out and "reachable p" in out
     rc = main(["compare", "--methods", "stratified,aioli", "--seeds", "0", "--sim", "three_group", "--steps", "5000",
                "--executor", "local", "--out", str(tmp_path / "cmp")])
     out = capsys.readouterr().out
-    assert rc == 0 and "| aioli |" in out
+    assert rc == 0 and "| aioli |" in out and "avg val loss" in out
     assert json.loads((tmp_path / "cmp" / "experiment.json").read_text())["methods"] == ["stratified", "aioli"]
     assert main(["report", str(tmp_path / "cmp")]) == 0
 

@@ -366,6 +366,20 @@ class AioliUpdater:
         self.ema = None if state["ema"] is None else np.asarray(state["ema"], dtype=float)
 
 
+def colsum_sign_agreement(colsums: np.ndarray) -> np.ndarray:
+    """``(m,)`` how consistently each group is pushed the same way across rounds, in [0, 1].
+
+    ``colsums`` ``(T, m)``: the column sums ``1ᵀĀ^t`` of each round.  EGD moves p_j up in round t when
+    ``1ᵀĀ^t_j`` is above the round's mean column sum (only differences between columns move p), so the
+    direction is ``sign(s^t_j − mean_l s^t_l)`` and the agreement is ``|mean_t direction_j|``: 1 when group j
+    went the same way in every round, 0 when it went up as often as down (the estimate is noise there).
+    """
+    c = np.asarray(colsums, dtype=float)
+    if c.ndim != 2 or c.shape[0] == 0:
+        raise FitError(f"colsums must be a (T, m) array with T >= 1 rounds, got shape {c.shape}")
+    return np.abs(np.sign(c - c.mean(axis=1, keepdims=True)).mean(axis=0))
+
+
 def learn_params(backend: TrainingBackend, k: int, eps: float, rng: np.random.Generator,
                  seg_steps: int, *, order_mode: str = "shuffle",
                  eval_examples: int | None = None) -> tuple[LearnParamsAccumulator, np.ndarray]:

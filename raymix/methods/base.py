@@ -87,7 +87,9 @@ class MethodResult:
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "problem": self.problem.to_dict(), "final": self.final.to_dict(),
                 "runs": [r.to_dict() for r in self.runs], "mixture": self.mixture, "wall_time_s": self.wall_time_s,
-                "extra_steps": self.extra_steps}
+                "extra_steps": self.extra_steps,
+                # the headline numbers, for readers of the file (recomputed from "final" when loaded)
+                "avg_test_ppl": self.final.avg_test_ppl, "avg_val_loss": self.final.avg_val_loss}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MethodResult:

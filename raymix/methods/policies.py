@@ -34,7 +34,7 @@ from raymix.errors import ConfigError, MethodError
 from raymix.estimators import aioli as aioli_est
 from raymix.estimators.doge import DoGEWeights
 from raymix.estimators.doremi import DoReMiWeights
-from raymix.estimators.normalization import NORMALIZATIONS, reachable_range
+from raymix.estimators.normalization import NORMALIZATIONS, normalize, reachable_range
 from raymix.estimators.skill_it import SkillItUpdater
 from raymix.methods.runs import RoundReport
 from raymix.mixture import as_weights
@@ -250,7 +250,11 @@ class AioliPolicy(MixingPolicy):
         self.round = 0  # dynamic rounds completed
         self.dyn_start: int | None = None  # step at which the dynamic phase began
         self.history_p: list[list[float]] = []
+        self.colsums: list[list[float]] = []  # 1ᵀĀ^t of every round (diagnostics)
         self._warned_bound = False
+        lo, hi = reachable_range(p0, config.eta, config.normalization, gamma=config.ema, rounds=int(config.rounds))
+        #: where p can go at all, whatever A^t is learned (EMA / normalisation bound, ALGORITHMS.md)
+        self.p_bound = {"lo": _floats(lo), "hi": _floats(hi)}
 
     # -- schedule -----------------------------------------------------------------------------------
     def schedule(self) -> list[aioli_est.RoundPlan]:
@@ -274,6 +278,7 @@ class AioliPolicy(MixingPolicy):
         plan = self.schedule()[self.round]
 
         A, beta, seg_loss = self._learn_params(backend, plan.segment_steps)
+        self.colsums.append(_floats(normalize(A, cfg.normalization).sum(axis=0)))
         p = self.updater.update(A)
         if cfg.ema is not None:
             self._warn_ema_bound()
@@ -283,7 +288,16 @@ class AioliPolicy(MixingPolicy):
         return RoundReport(step=backend.step, mixture=_floats(p), train_loss=_floats(stats.group_train_loss),
                            val_loss=_floats(seg_loss), interactions=[_floats(r) for r in A],
                            info={"phase": "dynamic", "round": self.round, "beta": [_floats(r) for r in beta],
-                                 "segment_steps": plan.segment_steps})
+                                 "segment_steps": plan.segment_steps, **self.diagnostics()})
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Per-round diagnostics: the column sums 1ᵀĀ^t of the latest round, their sign agreement across the
+        rounds so far (:func:`~raymix.estimators.aioli.colsum_sign_agreement`) and the reachable range of p."""
+        if not self.colsums:
+            return {"p_bound": self.p_bound}
+        return {"colsums": self.colsums[-1],
+                "sign_agreement": _floats(aioli_est.colsum_sign_agreement(np.asarray(self.colsums))),
+                "p_bound": self.p_bound}
 
     def _learn_params(self, backend: TrainingBackend, segment_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Algorithm 2 (LearnParams): returns (A^t, β, last validation loss)."""
@@ -308,17 +322,19 @@ class AioliPolicy(MixingPolicy):
     def summary(self) -> dict[str, Any]:
         traj = np.asarray(self.history_p) if self.history_p else self.updater.p[None, :]
         return {"mixture": _floats(self.updater.p), "average_mixture": _floats(traj.mean(axis=0)),
-                "p_init": _floats(self.p_init), "rounds_done": self.round}
+                "p_init": _floats(self.p_init), "p0": _floats(self.updater.p0), "rounds_done": self.round,
+                **self.diagnostics()}
 
     def state_dict(self) -> dict[str, Any]:
         return {"updater": self.updater.state_dict(), "round": self.round, "dyn_start": self.dyn_start,
-                "rng": self.rng.bit_generator.state, "history_p": self.history_p}
+                "rng": self.rng.bit_generator.state, "history_p": self.history_p, "colsums": self.colsums}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.updater.load_state_dict(state["updater"])
         self.round, self.dyn_start = int(state["round"]), state["dyn_start"]
         self.rng.bit_generator.state = state["rng"]
         self.history_p = [list(x) for x in state["history_p"]]
+        self.colsums = [list(x) for x in state.get("colsums", [])]
 
 
 # ------------------------------------------------------------------------------------------------- skill-it

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from raymix.errors import ConfigError
+from raymix.estimators import colsum_sign_agreement
 from raymix.methods import MixingProblem, get_method, run_method
 from raymix.methods.driver import BackendSpec, LocalExecutor, RunDriver, build_backend
 from raymix.methods.policies import START_FLOOR, AioliConfig, AioliPolicy, aioli_schedule
@@ -119,3 +120,18 @@ def test_aioli_rejects_bad_fields():
         get_method("aioli", eta=-1)
     with pytest.raises(ConfigError, match="no field"):
         get_method("aioli", etaa=0.2)
+
+
+def test_round_reports_carry_sign_agreement_and_the_reachable_range_of_p():
+    d = _aioli_driver({"rounds": 4, "ema": 0.5, "eta": 0.2})
+    with pytest.warns(UserWarning, match="can only reach"):
+        reps = [d.round() for _ in range(4)]
+    colsums = np.array([r.info["colsums"] for r in reps])
+    np.testing.assert_allclose(colsums.sum(axis=1), 1.0)  # shift_sum: Ā^t's entries sum to 1
+    np.testing.assert_allclose(reps[-1].info["sign_agreement"], colsum_sign_agreement(colsums))
+    # EMA + shift_sum, m = 2, η = 0.2: p can never leave [0.4502, 0.5498] (ALGORITHMS.md)
+    bound = reps[0].info["p_bound"]
+    np.testing.assert_allclose(bound["lo"], [0.4502, 0.4502], atol=1e-4)
+    np.testing.assert_allclose(bound["hi"], [0.5498, 0.5498], atol=1e-4)
+    summary = d.policy.summary()
+    assert summary["sign_agreement"] == reps[-1].info["sign_agreement"] and summary["p_bound"] == bound
