@@ -30,6 +30,7 @@ from raymix.methods.base import Executor, MixingProblem, Phase
 from raymix.methods.driver import BackendSpec, LocalExecutor, backend_groups
 from raymix.methods.handoff import static_run
 from raymix.methods.runs import RunSpec
+from raymix.progress import ExperimentProgress
 from raymix.simplex import default_cover
 
 
@@ -130,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     backend = BackendSpec(kind="sim", scenario=args.scenario)
     groups = backend_groups(backend)
     study = Study(backend, LocalExecutor(backend), MixingProblem(groups=groups, total_steps=args.steps))
+    # live progress on stderr: one bar per phase of runs (plain periodic lines when stderr is not a terminal)
+    study.executor.progress = progress = ExperimentProgress(sys.stderr)
+    progress.item_started("fidelity", 0, groups)
     st = static_fit(study)
     dyn, A_fit = dynamic_fit(study, args.t, args.window)
     print(f"# Fidelity analysis on the simulator scenario {args.scenario!r} (S={args.steps})\n")
@@ -150,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| Table 10 | schedule (p₁ per round for m=2) | avg test PPL |\n|---|---|---|")
     print(f"| greedy | {g['greedy']} | {g['greedy_ppl']:.3f} |\n| optimal | {g['optimal']} | {g['optimal_ppl']:.3f} |")
     print(f"\ngreedy recovers the optimum: {g['same']}")
+    progress.close()
     return 0
 
 

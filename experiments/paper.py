@@ -1,76 +1,80 @@
-"""The paper's experiments as configs (Chen et al., ICLR 2025, §6 and App. D).
+"""The paper's experiments (Chen et al., ICLR 2025, §6 and App. D), as experiment files.
 
-Each function returns an :class:`raymix.experiment.ExperimentConfig`; run it with
-``raymix.experiment.run_experiment(cfg)`` on a Ray cluster (``ray up cluster.yaml``), e.g.::
+The settings live in ``experiments/configs/*.yaml`` — the same format as ``raymix compare --config``
+(the fields of :class:`raymix.experiment.ExperimentConfig`): ``table2``, ``table3`` and ``ablations``
+for m = 2, 3 groups (S = 5000 steps, 5 seeds) and ``*-m7`` for m = 7 (S = 40000, 3 seeds).  Each function
+below loads the file that matches the number of groups of the shards and fills in the shards and the
+output directory.  Run on a Ray cluster (``ray up cluster.yaml``), e.g.::
 
     python -m experiments.paper table2 --shards s3://bucket/slimpajama-arxiv-se --out s3://bucket/results/t2-a-se
+    raymix compare --config experiments/configs/table2.yaml --data SHARDS --out RESULTS   # the same, by hand
 
-Paper scale: Pythia-160M, batch 8, context 2048, S = 5000 steps (m = 2, 3) or 40000 (m = 7), 5 seeds
-(3 for m = 7), one GPU per trial, bf16 autocast, flash-attention when installed.
+Paper scale: Pythia-160M, batch 8, context 2048, one GPU per trial, bf16 autocast, flash-attention when
+installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
-from raymix.experiment import ExperimentConfig, run_experiment
-from raymix.methods.driver import BackendSpec
+from raymix.experiment import ExperimentConfig, copy_experiment_file, load_experiment_file, run_experiment
 
-TABLE2_METHODS = ("stratified", "grid_search", "dml", "skill_it", "doremi", "doge", "aioli")
-TABLE3_METHODS = ("grid_search", "aioli+grid_search", "dml", "aioli+dml", "skill_it", "aioli+skill_it",
-                  "doremi", "aioli+doremi", "doge", "aioli+doge")
-ABLATIONS = ("stratified", "aioli", "aioli_static", "aioli_diagonal")
-
-#: Paper App. D: lr 5e-5 → 1e-5 cosine (the authors' code used 5e-4), 500 warmup steps, batch 8.
-PAPER_TRAIN = {"batch_size": 8, "lr": 5e-4, "min_lr": 1e-4, "warmup_steps": 500, "precision": "auto",
-               "eval_examples": 256}
+CONFIGS = Path(__file__).resolve().parent / "configs"
+EXPERIMENTS = ("table2", "table3", "ablations")
 
 
-def _steps(m: int) -> int:
-    return 40000 if m >= 7 else 5000
+def config_file(experiment: str, m: int) -> Path:
+    """The settings file of ``experiment`` for data with ``m`` groups."""
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"unknown paper experiment {experiment!r}; valid: {list(EXPERIMENTS)}")
+    return CONFIGS / f"{experiment}{'-m7' if m >= 7 else ''}.yaml"
 
 
-def _seeds(m: int) -> tuple[int, ...]:
-    return (0, 1, 2) if m >= 7 else (0, 1, 2, 3, 4)
+def load(experiment: str, shards: str, m: int, out: str, **overrides: Any) -> ExperimentConfig:
+    """The :class:`ExperimentConfig` of ``experiment`` on ``shards`` (m groups), writing into ``out``."""
+    data = load_experiment_file(config_file(experiment, m))
+    data["backend"] = {**data.get("backend", {}), "shards": shards}
+    return ExperimentConfig.from_dict({**data, "out": out, **overrides})
 
 
-def paper_backend(shards: str, streaming: str = "ray") -> BackendSpec:
-    return BackendSpec(kind="model", shards=shards, model="pythia-160m", train=dict(PAPER_TRAIN), streaming=streaming)
-
-
-def table2(shards: str, m: int, out: str, **kw) -> ExperimentConfig:
+def table2(shards: str, m: int, out: str, **kw: Any) -> ExperimentConfig:
     """Unrestricted setting (Table 2): every method may use ≤ 10·S extra steps."""
-    return ExperimentConfig(methods=TABLE2_METHODS, seeds=_seeds(m), total_steps=_steps(m), setting="unrestricted",
-                            backend=paper_backend(shards), tune={"cpus_per_trial": 4, "gpus_per_trial": 1},
-                            out=out, name="table2", **kw)
+    return load("table2", shards, m, out, **kw)
 
 
-def table3(shards: str, m: int, out: str, **kw) -> ExperimentConfig:
+def table3(shards: str, m: int, out: str, **kw: Any) -> ExperimentConfig:
     """Restricted setting (Table 3): 0.5·S extra steps; Aioli+method resumes the methods' short runs."""
-    return ExperimentConfig(methods=TABLE3_METHODS, seeds=_seeds(m), total_steps=_steps(m), setting="restricted",
-                            backend=paper_backend(shards), tune={"cpus_per_trial": 4, "gpus_per_trial": 1},
-                            out=out, name="table3", **kw)
+    return load("table3", shards, m, out, **kw)
 
 
-def table21_ablations(shards: str, m: int, out: str, **kw) -> ExperimentConfig:
+def table21_ablations(shards: str, m: int, out: str, **kw: Any) -> ExperimentConfig:
     """Aioli ablations (App. E.2, Table 21): Aioli-static (T = 1) and Aioli-diagonal."""
-    return ExperimentConfig(methods=ABLATIONS, seeds=_seeds(m), total_steps=_steps(m), setting="unrestricted",
-                            backend=paper_backend(shards), tune={"cpus_per_trial": 4, "gpus_per_trial": 1},
-                            out=out, name="ablations", **kw)
+    return load("ablations", shards, m, out, **kw)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("experiment", choices=["table2", "table3", "ablations"])
+    ap.add_argument("experiment", choices=list(EXPERIMENTS))
     ap.add_argument("--shards", required=True, help="shard directory or URI (raymix data build)")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--log", default="", metavar="TRACKERS", help="tensorboard, mlflow, wandb (comma-separated)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="also show Ray's messages on the screen")
     args = ap.parse_args(argv)
     from raymix.data.manifest import load_manifest
+    from raymix.logs import LOG_FILE, set_warning_sink, setup_logging
+    from raymix.progress import ExperimentProgress
 
     m = len(load_manifest(args.shards).groups)
-    cfg = {"table2": table2, "table3": table3, "ablations": table21_ablations}[args.experiment](args.shards, m, args.out)
-    run_experiment(cfg, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    log = [x for x in args.log.split(",") if x]
+    cfg = load(args.experiment, args.shards, m, args.out, **({"log": log} if log else {}))
+    setup_logging(Path(args.out) / LOG_FILE, verbose=args.verbose)
+    copy_experiment_file(config_file(args.experiment, m), args.out)
+    progress = ExperimentProgress(sys.stderr)
+    set_warning_sink(progress.warn)
+    run_experiment(cfg, progress=progress)
     return 0
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from raymix.errors import RaymixError
@@ -25,60 +27,117 @@ def _json(s: str) -> dict[str, Any]:
 
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
+    # Defaults are None where an experiment file (compare --config) may give the value: flags given override it.
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--data", metavar="SHARDS", help="shard directory built by `raymix data build`")
     src.add_argument("--sim", metavar="SCENARIO", help="run on the mixing-law simulator scenario instead of a model")
-    p.add_argument("--preset", default="tiny", help="model preset: tiny, small, medium, pythia-160m (default tiny)")
-    p.add_argument("--steps", type=int, default=1000, help="S: steps of the final run (default 1000)")
-    p.add_argument("--setting", choices=["unrestricted", "restricted"], default="unrestricted",
-                   help="budget setting of the paper (Table 2 unrestricted, Table 3 restricted)")
-    p.add_argument("--rounds", type=int, default=10, help="reporting rounds of static runs (default 10)")
+    p.add_argument("--preset", default=None, help="model preset: tiny, small, medium, pythia-160m (default tiny)")
+    p.add_argument("--steps", type=int, default=None, help="S: steps of the final run (default 1000)")
+    p.add_argument("--setting", choices=["unrestricted", "restricted"], default=None,
+                   help="budget setting of the paper (Table 2 unrestricted, Table 3 restricted; default unrestricted)")
+    p.add_argument("--rounds", type=int, default=None, help="reporting rounds of static runs (default 10)")
     p.add_argument("--batch-size", type=int, default=None, help="sequences per step (default: the preset's)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
     p.add_argument("--train", type=_json, default={}, metavar="JSON", help="extra TrainConfig fields as JSON")
     p.add_argument("--aioli", type=_json, default={}, metavar="JSON",
                    help='Aioli overrides as JSON, e.g. \'{"eta": 0.3, "ema": 0.1}\'')
-    p.add_argument("--streaming", choices=["local", "ray"], default="local",
-                   help="data reader inside trials: local memory-mapped reader or Ray Data streams")
-    p.add_argument("--executor", choices=["tune", "local"], default="tune",
+    p.add_argument("--streaming", choices=["local", "ray"], default=None,
+                   help="data reader inside trials: local memory-mapped reader (default) or Ray Data streams")
+    p.add_argument("--executor", choices=["tune", "local"], default=None,
                    help="run trials on Ray Tune (default) or in this process")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--gpus-per-trial", type=float, default=0.0)
-    p.add_argument("--out", default="raymix_results", help="output directory (results, Tune storage, report)")
+    p.add_argument("--cpus-per-trial", type=float, default=None, help="CPUs per Tune trial (default 1)")
+    p.add_argument("--gpus-per-trial", type=float, default=None, help="GPUs per Tune trial (default 0)")
+    p.add_argument("--out", default=None, help="output directory: results, Tune storage, report, raymix.log "
+                                               "(default raymix_results)")
+    p.add_argument("--log", default=None, metavar="TRACKERS",
+                   help="experiment tracking through Tune's callbacks, comma-separated: tensorboard, mlflow "
+                        "(local store <out>/mlruns), wandb (offline); needs --executor tune")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show Ray's and other libraries' messages (they always go to <out>/raymix.log)")
 
 
-def _backend_spec(args: argparse.Namespace):
-    from raymix.methods.driver import BackendSpec
+def _experiment(args: argparse.Namespace, methods: list[str] | None, seeds: list[int] | None, name: str):
+    """The experiment of ``run``/``compare``: the ``--config`` file's fields, overridden by the flags given."""
+    from raymix.errors import ConfigError
+    from raymix.experiment import ExperimentConfig, load_experiment_file
 
-    if args.sim:
-        return BackendSpec(kind="sim", scenario=args.sim)
-    train = dict(args.train)
+    config_file = getattr(args, "config", None)
+    data = load_experiment_file(config_file) if config_file else {}
+    data.setdefault("name", name)
+    backend = dict(data.get("backend") or {})
+    if args.data:
+        backend.update(kind="model", shards=args.data)
+    elif args.sim:
+        backend.update(kind="sim", scenario=args.sim)
+    elif "kind" not in backend:
+        raise ConfigError("say what to train on: --data SHARDS (built by `raymix data build`) or --sim SCENARIO"
+                          + (f"; the experiment file {config_file!r} has no backend" if config_file else ""))
+    if args.preset is not None:
+        backend["model"] = args.preset
+    if args.streaming is not None:
+        backend["streaming"] = args.streaming
+    train = {**(backend.get("train") or {}), **args.train}
     if args.batch_size is not None:
         train["batch_size"] = args.batch_size
     if args.lr is not None:
         train["lr"] = args.lr
-    return BackendSpec(kind="model", shards=args.data, model=args.preset, train=train, streaming=args.streaming)
-
-
-def _experiment(args: argparse.Namespace, methods: list[str], seeds: list[int], name: str):
-    from raymix.experiment import ExperimentConfig
-
+    if train:
+        backend["train"] = train
+    data["backend"] = backend
+    for key, value in (("methods", methods), ("seeds", seeds), ("total_steps", args.steps), ("setting", args.setting),
+                       ("rounds", args.rounds), ("executor", args.executor), ("out", args.out)):
+        if value is not None:
+            data[key] = value
+    if args.aioli:
+        data["aioli"] = {**(data.get("aioli") or {}), **args.aioli}
     # Ray Data streams read with 0-CPU tasks (raymix.data.streaming), so trials that hold every CPU cannot
     # starve them; a reserved data bundle was measured to hang on 2 CPUs (docs/DECISIONS.md).
-    tune = {"cpus_per_trial": args.cpus_per_trial, "gpus_per_trial": args.gpus_per_trial}
-    return ExperimentConfig(methods=tuple(methods), seeds=tuple(seeds), total_steps=args.steps, setting=args.setting,
-                            rounds=args.rounds, aioli=args.aioli, backend=_backend_spec(args), tune=tune,
-                            executor=args.executor, out=args.out, name=name)
+    tune = dict(data.get("tune") or {})
+    if args.cpus_per_trial is not None:
+        tune["cpus_per_trial"] = args.cpus_per_trial
+    if args.gpus_per_trial is not None:
+        tune["gpus_per_trial"] = args.gpus_per_trial
+    data["tune"] = tune
+    if args.log is not None:
+        data["log"] = _csv(args.log)
+    if not data.get("methods"):
+        raise ConfigError("give the methods to compare: --methods a,b,c" +
+                          (f" (the experiment file {config_file!r} lists none)" if config_file else ""))
+    return ExperimentConfig.from_dict(data)
 
 
-def _progress(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+def _start(args: argparse.Namespace, out: str):
+    """Logs to ``<out>/raymix.log`` (quiet screen unless --verbose) and a live progress display on stderr."""
+    from raymix.logs import LOG_FILE, set_warning_sink, setup_logging
+    from raymix.progress import ExperimentProgress
+
+    setup_logging(Path(out) / LOG_FILE, verbose=getattr(args, "verbose", False))
+    progress = ExperimentProgress(sys.stderr)
+    set_warning_sink(progress.warn)
+    return progress
+
+
+def _tracking_hints(cfg) -> None:
+    from raymix.logs import LOG_FILE
+
+    out = Path(cfg.out)
+    lines = [f"log: {out / LOG_FILE}"]
+    if "tensorboard" in cfg.log:
+        lines.append(f"TensorBoard: tensorboard --logdir {out / 'tune'}")
+    if "mlflow" in cfg.log:
+        from raymix.tune.tracking import mlflow_uri
+
+        lines.append(f"MLflow: mlflow ui --backend-store-uri {mlflow_uri(out)}")
+    if "wandb" in cfg.log:
+        lines.append(f"W&B (offline runs): wandb sync {out / 'tune'}/*/*/wandb/offline-run-*")
+    print("\n".join(lines), file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from raymix.experiment import run_experiment
 
-    (res,) = run_experiment(_experiment(args, [args.method], [args.seed], "run"), progress=_progress)
+    cfg = _experiment(args, [args.method], [args.seed], "run")
+    (res,) = run_experiment(cfg, progress=_start(args, cfg.out))
     final = res.final
     print(f"method {res.method} (seed {args.seed}): final run {final.spec.steps} steps, "
           f"{res.extra_steps} extra steps in {len(res.extra_runs)} extra runs")
@@ -96,18 +155,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  Aioli sign agreement of 1ᵀĀ^t across rounds: {dict(zip(final.groups, [round(x, 2) for x in diag]))}")
         print(f"  Aioli reachable p (EMA/normalisation bound): "
               f"{ {g: f'{a:.3f}–{b:.3f}' for g, a, b in zip(final.groups, lo, hi)} }")
+    _tracking_hints(cfg)
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from raymix.experiment import run_experiment
+    from raymix.experiment import copy_experiment_file, run_experiment
     from raymix.report import comparison_markdown, write_report
 
-    seeds = [int(s) for s in _csv(args.seeds)]
-    results = run_experiment(_experiment(args, _csv(args.methods), seeds, "compare"), progress=_progress)
+    seeds = [int(s) for s in _csv(args.seeds)] if args.seeds is not None else None
+    methods = _csv(args.methods) if args.methods is not None else None
+    cfg = _experiment(args, methods, seeds, "compare")
+    progress = _start(args, cfg.out)
+    if args.config:
+        copy_experiment_file(args.config, cfg.out)
+    results = run_experiment(cfg, progress=progress)
     print(comparison_markdown(results))
-    write_report(args.out)
-    print(f"\nreport: {args.out}/report.md", file=sys.stderr)
+    write_report(cfg.out)
+    print(f"\nreport: {cfg.out}/report.md", file=sys.stderr)
+    _tracking_hints(cfg)
     return 0
 
 
@@ -124,7 +190,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from raymix.demo import run_demo
 
-    run_demo(out=args.out, steps=args.steps, executor=args.executor, quick=args.quick)
+    run_demo(out=args.out, steps=args.steps, executor=args.executor, quick=args.quick, progress=_start(args, args.out))
     return 0
 
 
@@ -143,8 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("compare", help="several methods × seeds; prints the paper-style table")
-    p.add_argument("--methods", required=True, help="comma-separated, e.g. stratified,grid_search,aioli")
-    p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    p.add_argument("--config", metavar="FILE",
+                   help="experiment file (YAML/JSON, the fields of ExperimentConfig; see README); flags given "
+                        "override its values; it is copied into --out")
+    p.add_argument("--methods", default=None, help="comma-separated, e.g. stratified,grid_search,aioli")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default 0)")
     _add_backend_args(p)
     p.set_defaults(func=cmd_compare)
 
@@ -160,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="steps of each final run (default: the demo's)")
     p.add_argument("--executor", choices=["tune", "local"], default="tune")
     p.add_argument("--quick", action="store_true", help="a much shorter run (smoke test)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show Ray's and other libraries' messages (they always go to <out>/raymix.log)")
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -176,9 +247,13 @@ def _print_methods() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from raymix.logs import setup_logging
+
+    setup_logging(None, verbose=getattr(args, "verbose", False))  # commands with --out add the log file
     try:
         return int(args.func(args) or 0)
     except RaymixError as e:
+        logging.getLogger("raymix").error("%s", e, exc_info=True)  # the trace goes to the log file only
         print(f"raymix: error: {e}", file=sys.stderr)
         return 2
 

@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from raymix.errors import DataError
+from raymix.progress import ExperimentProgress
 
 DEMO_GROUPS = ("books", "code", "speeches")
 
 
-def _say(msg: str) -> None:
+def _print(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def demo_shards(out: Path, *, seq_len: int = 128, vocab_size: int = 4096) -> Path:
+def demo_shards(out: Path, *, seq_len: int = 128, vocab_size: int = 4096, say: Callable[[str], None] = _print,
+                show_progress: bool = False) -> Path:
     """Build (or reuse) the demo's shard directory under ``out/shards``."""
     from raymix.data.embedded import EmbeddedSource
     from raymix.data.manifest import load_manifest
@@ -35,29 +38,31 @@ def demo_shards(out: Path, *, seq_len: int = 128, vocab_size: int = 4096) -> Pat
         try:
             m = load_manifest(path)
             if tuple(m.groups) == DEMO_GROUPS and m.seq_len == seq_len:
-                _say(f"[demo] reusing shards in {path}")
+                say(f"[demo] reusing shards in {path}")
                 return path
         except DataError as e:
-            _say(f"[demo] rebuilding shards ({e})")
-    _say(f"[demo] building shards from the embedded text into {path} (groups {', '.join(DEMO_GROUPS)})")
+            say(f"[demo] rebuilding shards ({e})")
+    say(f"[demo] building shards from the embedded text into {path} (groups {', '.join(DEMO_GROUPS)})")
     t0 = time.perf_counter()
     build_shards(EmbeddedSource(groups=list(DEMO_GROUPS)), path, vocab_size=vocab_size, seq_len=seq_len, seed=0,
                  heldout_fraction=0.2,
-                 overwrite=True, progress=lambda s: _say(f"[data] {s}"))
-    _say(f"[demo] shards ready in {time.perf_counter() - t0:.1f}s")
+                 overwrite=True, progress=lambda s: say(f"[data] {s}"), show_progress=show_progress)
+    say(f"[demo] shards ready in {time.perf_counter() - t0:.1f}s")
     return path
 
 
 def run_demo(out: str | Path = "raymix_demo", steps: int | None = None, executor: str = "tune",
-             quick: bool = False) -> str:
-    """Run the demo; returns the markdown table (also printed)."""
+             quick: bool = False, progress: ExperimentProgress | None = None) -> str:
+    """Run the demo; returns the markdown table (also printed).  ``progress``: live progress display (the CLI's);
+    without one, plain lines on stderr."""
     from raymix.experiment import ExperimentConfig, run_experiment
     from raymix.methods.driver import BackendSpec
     from raymix.report import comparison_markdown, write_report
 
+    _say = progress.write if progress is not None else _print
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    shards = demo_shards(out)
+    shards = demo_shards(out, say=_say, show_progress=progress is not None)
     S = int(steps or (120 if quick else 600))
     # Paper values scaled to a short CPU run: T=10 rounds, k=2 sweeps (K = 6 LearnParams segments of a few
     # steps each), δ=0.288 (m=3), and a small cached evaluation subset per LearnParams evaluation.
@@ -75,7 +80,7 @@ def run_demo(out: str | Path = "raymix_demo", steps: int | None = None, executor
     )
     _say(f"[demo] S={S} steps per final run; methods: {', '.join(cfg.methods)} (restricted setting, tiny model)")
     t0 = time.perf_counter()
-    results = run_experiment(cfg, progress=_say)
+    results = run_experiment(cfg, progress=progress or _say)
     table = comparison_markdown(results)
     print(table)
     text, plots = write_report(out)

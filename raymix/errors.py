@@ -61,3 +61,8 @@ class MethodError(RaymixError, ValueError):
 
 class CheckpointError(RaymixError, RuntimeError):
     """A checkpoint is missing, corrupt, or belongs to a different run configuration."""
+
+
+class RaymixWarning(UserWarning):
+    """A warning that matters to the person running raymix (a bound on p, a too-short schedule, a slower
+    attention fallback).  The CLI and :class:`raymix.progress.ExperimentProgress` show each message once."""

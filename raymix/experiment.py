@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from raymix.errors import ConfigError
 from raymix.methods import MethodResult, MixingProblem, get_method, run_method
 from raymix.methods.driver import BackendSpec, LocalExecutor, backend_groups
 from raymix.methods.registry import METHODS
+from raymix.progress import ExperimentProgress
 
 HANDOFF_PREFIX = "aioli+"
 
@@ -58,6 +60,7 @@ class ExperimentConfig(Config):
     executor: str = "tune"
     out: str = "raymix_results"
     name: str = "compare"
+    log: tuple[str, ...] = ()
 
     def validate(self) -> None:
         check(len(self.methods) >= 1, "give at least one method")
@@ -65,10 +68,61 @@ class ExperimentConfig(Config):
             parse_method(m)
         check(len(self.seeds) >= 1, "give at least one seed")
         check(self.executor in ("tune", "local"), f"executor must be 'tune' or 'local', got {self.executor!r}")
+        if self.log:
+            from raymix.tune.tracking import check_trackers
+
+            check_trackers(self.log)
+            check(self.executor == "tune", f"experiment tracking (log={list(self.log)}) works through Ray Tune's "
+                                           "callbacks; use executor 'tune' (got 'local')")
         if any(m.startswith(HANDOFF_PREFIX) for m in self.methods):
             check(self.setting == "restricted",
                   f"Aioli+method rows ({[m for m in self.methods if m.startswith(HANDOFF_PREFIX)]}) belong to the "
                   f"restricted setting; pass setting='restricted' (got {self.setting!r})")
+
+
+def load_experiment_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read an experiment file: YAML (or JSON) holding the fields of :class:`ExperimentConfig`.
+
+    The format is ``ExperimentConfig.to_dict()``, so the ``experiment.json`` written into every ``--out``
+    is itself a valid file.  Example (``raymix compare --config experiment.yaml``)::
+
+        name: cpu-compare
+        methods: [stratified, grid_search, aioli]
+        seeds: [0, 1]
+        total_steps: 400
+        setting: unrestricted
+        method_configs: {grid_search: {runs: 6}}      # per-method overrides (by label or method name)
+        aioli: {rounds: 5, sweeps: 2}
+        backend: {kind: model, shards: shards, model: tiny, train: {batch_size: 8, lr: 0.002}}
+        tune: {cpus_per_trial: 1}
+        log: [mlflow]
+
+    Returns the mapping (validated later, after command-line overrides, by ``ExperimentConfig.from_dict``).
+    """
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"experiment file {str(p)!r} does not exist; give the path of a .yaml/.json file")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"experiment file {str(p)!r} is not valid YAML/JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"experiment file {str(p)!r} must hold a mapping of ExperimentConfig fields, "
+                          f"got {type(data).__name__}")
+    return data
+
+
+def copy_experiment_file(path: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Copy the experiment file as given into ``out`` (beside ``experiment.json``, the resolved config)."""
+    src = Path(path)
+    name = src.name if src.name != "experiment.json" else "experiment.given.json"
+    dst = Path(out) / name
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.resolve() != dst.resolve():
+        shutil.copyfile(src, dst)
+    return dst
 
 
 def result_path(out: str | os.PathLike, label: str, seed: int) -> Path:
@@ -90,31 +144,52 @@ def make_executor(cfg: ExperimentConfig, seed: int):
     from raymix.tune.executor import TuneExecutor, TuneSettings
 
     settings = TuneSettings.from_dict({"storage_path": str(Path(cfg.out).resolve() / "tune"), **cfg.tune,
-                                       "experiment": f"{cfg.name}-s{seed}"})
+                                       "experiment": f"{cfg.name}-s{seed}", "log": tuple(cfg.log),
+                                       "tracking_dir": str(Path(cfg.out).resolve()), "tracking_name": cfg.name})
     return TuneExecutor(cfg.backend, settings)
 
 
-def run_experiment(cfg: ExperimentConfig, *, progress: Callable[[str], None] | None = None) -> list[MethodResult]:
-    """Run every (method, seed) of ``cfg``; returns the results in order and writes them under ``cfg.out``."""
-    say = progress or (lambda s: None)
+def run_experiment(cfg: ExperimentConfig, *,
+                   progress: ExperimentProgress | Callable[[str], None] | None = None) -> list[MethodResult]:
+    """Run every (method, seed) of ``cfg``; returns the results in order and writes them under ``cfg.out``.
+
+    ``progress``: an :class:`~raymix.progress.ExperimentProgress` (live bars / periodic lines, fed by the
+    executors every round), or a plain callable that receives one line per started/finished method."""
+    if isinstance(progress, ExperimentProgress):
+        tracker, say = progress, progress.write
+    else:
+        tracker = ExperimentProgress(enabled=False)
+        say = progress or tracker.write
     groups = backend_groups(cfg.backend)
     results = []
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     _write_json_atomic(Path(cfg.out) / "experiment.json", cfg.to_dict())
-    for seed in cfg.seeds:
-        executor = make_executor(cfg, int(seed))
-        for label in cfg.methods:
-            name, handoff = parse_method(label)
-            problem = MixingProblem(groups=tuple(groups), total_steps=cfg.total_steps, seed=int(seed),
-                                    setting=cfg.setting, with_aioli=handoff, rounds=cfg.rounds, aioli=dict(cfg.aioli))
-            method = get_method(name, cfg.method_configs.get(label, cfg.method_configs.get(name)))
-            say(f"[{label} seed={seed}] planning on {len(groups)} groups, S={cfg.total_steps}, {cfg.setting}")
-            t0 = time.perf_counter()
-            res = run_method(method, problem, executor)
-            res.method = label
-            _write_json_atomic(result_path(cfg.out, label, seed), res.to_dict())
-            say(f"[{label} seed={seed}] avg test PPL {res.final.avg_test_ppl:.3f}, "
-                f"avg val loss {res.final.avg_val_loss:.4f} "
-                f"({len(res.runs)} runs, {time.perf_counter() - t0:.1f}s)")
-            results.append(res)
+    tracker.start(len(cfg.seeds) * len(cfg.methods), desc=cfg.name)
+    try:
+        for seed in cfg.seeds:
+            executor = make_executor(cfg, int(seed))
+            executor.progress = tracker
+            for label in cfg.methods:
+                name, handoff = parse_method(label)
+                problem = MixingProblem(groups=tuple(groups), total_steps=cfg.total_steps, seed=int(seed),
+                                        setting=cfg.setting, with_aioli=handoff, rounds=cfg.rounds,
+                                        aioli=dict(cfg.aioli))
+                method = get_method(name, cfg.method_configs.get(label, cfg.method_configs.get(name)))
+                tracker.item_started(label, int(seed), groups)
+                say(f"[{label} seed={seed}] planning on {len(groups)} groups, S={cfg.total_steps}, {cfg.setting}")
+                t0 = time.perf_counter()
+                res = run_method(method, problem, executor)
+                res.method = label
+                _write_json_atomic(result_path(cfg.out, label, seed), res.to_dict())
+                msg = (f"[{label} seed={seed}] avg test PPL {res.final.avg_test_ppl:.3f}, "
+                       f"avg val loss {res.final.avg_val_loss:.4f} "
+                       f"({len(res.runs)} runs, {time.perf_counter() - t0:.1f}s)")
+                if say is tracker.write:
+                    tracker.item_finished(msg)
+                else:
+                    say(msg)
+                    tracker.item_finished()
+                results.append(res)
+    finally:
+        tracker.close()
     return results

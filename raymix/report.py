@@ -40,15 +40,30 @@ def load_results(directory: str | Path) -> list[MethodResult]:
     return out
 
 
+#: The paper's row order (Table 2: stratified, grid search, DML, Skill-It, DoReMi, DoGE, Aioli; then the
+#: ablations of App. E.2); methods not listed follow in registry order, unknown labels last by name.
+PAPER_ORDER = ("stratified", "grid_search", "dml", "skill_it", "doremi", "doge", "aioli", "aioli_static",
+               "aioli_diagonal")
+
+
+def method_order_key(label: str) -> tuple[int, int, str]:
+    """Sort key putting stratified first, then the paper's order; ``"aioli+X"`` right after ``X`` (Table 3)."""
+    base = label[len("aioli+"):] if label.startswith("aioli+") else label
+    order = list(PAPER_ORDER) + [m for m in METHODS if m not in PAPER_ORDER]
+    rank = order.index(base) if base in order else len(order)
+    return (rank, int(label.startswith("aioli+")), label)
+
+
 def _extra_runs(label: str) -> str:
     name, handoff = parse_method(label)
     return METHODS[name].extra_runs
 
 
 def comparison_rows(results: list[MethodResult]) -> list[dict]:
-    """One row per method label, averaged over seeds (the paper's metric and its parts)."""
+    """One row per method label, averaged over seeds, stratified first then the paper's order
+    (:func:`method_order_key`)."""
     by: dict[str, list[MethodResult]] = defaultdict(list)
-    for r in results:
+    for r in sorted(results, key=lambda r: method_order_key(r.method)):
         by[r.method].append(r)
     groups = results[0].final.groups
     base = by.get("stratified")

@@ -16,3 +16,27 @@ def ray_runtime():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """The CLI routes logging (raymix.logs.setup_logging): give every test the process's original set-up back."""
+    import logging
+    import warnings
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, warnings.showwarning)
+    yield
+    from raymix import logs
+
+    for h in root.handlers:
+        if h not in saved[0]:
+            h.close()
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    warnings.showwarning = saved[2]
+    logs._State.configured = False
+    logs._State.file_handler = None
+    logs._State.console_handler = None
+    logs._State.warn_sink = None
+    logs._State.warned = set()

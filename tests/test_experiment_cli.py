@@ -38,7 +38,9 @@ def test_experiment_writes_complete_results_and_report(tmp_path):
     assert not list((tmp_path / "results").glob("*.tmp"))
     loaded = load_results(tmp_path)
     assert {r.method for r in loaded} == set(cfg.methods)
-    rows = {r["method"]: r for r in comparison_rows(loaded)}
+    ordered = comparison_rows(loaded)  # files load alphabetically; rows come in the paper's order
+    assert [r["method"] for r in ordered] == ["stratified", "grid_search", "aioli+grid_search", "aioli"]
+    rows = {r["method"]: r for r in ordered}
     assert rows["stratified"]["delta_vs_stratified"] == 0
     assert rows["grid_search"]["extra_steps"] == 9 * 250  # paper grid for m=2, S/20 steps each
     md = comparison_markdown(loaded)
@@ -106,3 +108,52 @@ def test_cli_lists_every_method(capsys):
     assert main(["methods"]) == 0
     out = capsys.readouterr().out
     assert all(f"{name} " in out for name in available_methods())
+
+
+def test_report_rows_follow_the_papers_order():
+    from raymix.report import method_order_key
+
+    labels = ["optuna", "aioli", "aioli+doge", "aioli_static", "doge", "dml", "aioli+grid_search", "stratified",
+              "grid_search", "skill_it", "doremi", "aioli+dml"]
+    assert sorted(labels, key=method_order_key) == [
+        "stratified", "grid_search", "aioli+grid_search", "dml", "aioli+dml", "skill_it", "doremi", "doge",
+        "aioli+doge", "aioli", "aioli_static", "optuna"]
+
+
+def test_compare_runs_an_experiment_file_and_flags_override_it(tmp_path, capsys):
+    f = tmp_path / "exp.yaml"
+    f.write_text("# a comparison on the simulator\nname: filed\nmethods: [aioli, stratified]\nseeds: [0]\n"
+                 "total_steps: 5000\nbackend: {kind: sim, scenario: three_group}\nexecutor: local\n"
+                 "aioli: {rounds: 5}\nmethod_configs: {aioli: {}}\n")
+    out = tmp_path / "o"
+    assert main(["compare", "--config", str(f), "--steps", "3000", "--seeds", "0,1", "--out", str(out)]) == 0
+    saved = json.loads((out / "experiment.json").read_text())
+    assert saved["name"] == "filed" and saved["methods"] == ["aioli", "stratified"]  # from the file
+    assert saved["total_steps"] == 3000 and saved["seeds"] == [0, 1]                # from the flags
+    assert saved["backend"]["scenario"] == "three_group" and saved["aioli"] == {"rounds": 5}
+    assert (out / "exp.yaml").read_text() == f.read_text()  # the file, copied as given
+    table = capsys.readouterr().out
+    assert table.index("| stratified |") < table.index("| aioli |")
+    assert "[aioli seed=1] final" in (out / "raymix.log").read_text()
+    # the resolved experiment.json is itself a valid experiment file
+    assert main(["compare", "--config", str(out / "experiment.json"), "--seeds", "2", "--out", str(tmp_path / "o2")]) == 0
+    again = json.loads((tmp_path / "o2" / "experiment.json").read_text())
+    assert {k: v for k, v in again.items() if k not in ("seeds", "out")} == \
+        {k: v for k, v in saved.items() if k not in ("seeds", "out")}
+
+
+def test_compare_needs_data_methods_and_a_readable_file(tmp_path, capsys):
+    assert main(["compare", "--methods", "aioli", "--executor", "local", "--out", str(tmp_path)]) == 2
+    assert "--data SHARDS" in capsys.readouterr().err
+    assert main(["compare", "--sim", "three_group", "--executor", "local", "--out", str(tmp_path)]) == 2
+    assert "--methods" in capsys.readouterr().err
+    assert main(["compare", "--config", str(tmp_path / "nope.yaml"), "--out", str(tmp_path)]) == 2
+    assert "nope.yaml" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("methods: [aioli]\nbackend: {kind: sim}\nsteps: 10\n")  # not a field: total_steps is
+    assert main(["compare", "--config", str(bad), "--executor", "local", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "['steps']" in err and "total_steps" in err
+    assert main(["compare", "--sim", "three_group", "--methods", "aioli", "--log", "mlflow", "--executor", "local",
+                 "--out", str(tmp_path)]) == 2
+    assert "executor 'tune'" in capsys.readouterr().err

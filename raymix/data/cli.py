@@ -8,8 +8,10 @@ parser builds without them (and without Ray).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from raymix.errors import ConfigError
@@ -45,6 +47,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0, help="seed of the document split (default 0)")
     b.add_argument("--max-docs-per-group", type=int, default=None, help="use only each group's first N documents")
     b.add_argument("--overwrite", action="store_true", help="replace an existing shard directory")
+    b.add_argument("-v", "--verbose", action="store_true",
+                   help="also show Ray Data's messages (they always go to OUT.build.log beside OUT)")
     b.set_defaults(func=cmd_build)
 
     i = sub.add_parser("info", help="groups, token/sequence counts per split, seq_len, tokenizer",
@@ -77,13 +81,21 @@ def make_source(args: argparse.Namespace) -> Any:
 
 
 def _stderr(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    """A progress line on stderr that does not break a live bar (tqdm.write), also in the log file."""
+    from tqdm import tqdm
+
+    logging.getLogger("raymix.data").info(msg)
+    tqdm.write(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Handler of ``raymix data build``: progress on stderr, the summary table on stdout."""
     from raymix.data.shards import build_shards
+    from raymix.logs import setup_logging
 
+    out = Path(args.out).expanduser()
+    # Beside the shard directory (which is renamed into place at the end): kept when a build fails.
+    log_file = setup_logging(out.parent / f"{out.name}.build.log", verbose=args.verbose)
     source = make_source(args)
     tokenizer = args.tokenizer
     vocab_size = args.vocab_size if args.vocab_size is not None or tokenizer is not None else 8192
@@ -91,8 +103,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     manifest = build_shards(
         source, args.out, tokenizer=tokenizer, vocab_size=None if tokenizer is not None else vocab_size,
         seq_len=args.seq_len, heldout_fraction=args.heldout_fraction, seed=args.seed,
-        max_docs_per_group=args.max_docs_per_group, overwrite=args.overwrite, progress=_stderr,
+        max_docs_per_group=args.max_docs_per_group, overwrite=args.overwrite, progress=_stderr, show_progress=True,
     )
+    _stderr(f"log: {log_file}")
     print(format_info(manifest, args.out))
     return 0
 

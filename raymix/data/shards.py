@@ -34,6 +34,7 @@ from raymix.data.corpus import CorpusSource
 from raymix.data.manifest import SPLITS, FileEntry, GroupSplitStats, Manifest, file_sha256
 from raymix.data.tokenizer import Tokenizer, load_tokenizer, save_tokenizer, tokenizer_info, train_bpe
 from raymix.errors import ConfigError, DataError, EmptyGroupError, ShardError
+from raymix.progress import progress_bar
 
 __all__ = ["assign_splits", "build_shards"]
 
@@ -196,6 +197,7 @@ def build_shards(
     eos_token: str | None = None,
     rows_per_file: int = 8192,
     chunk_chars: int = 32_000_000,
+    show_progress: bool = False,
 ) -> Manifest:
     """Tokenize ``source`` into packed, group-tagged parquet shards under ``out_dir``; return the manifest.
 
@@ -214,6 +216,8 @@ def build_shards(
         eos_token: EOS token name when the tokenizer has none of the usual ones.
         rows_per_file: windows per parquet file.
         chunk_chars: characters of text per Ray Data dataset (bounds driver memory).
+        show_progress: live progress bars on stderr (documents counted, documents tokenized; periodic plain
+            lines when stderr is not a terminal) — :func:`raymix.progress.progress_bar`.
 
     Raises:
         ConfigError: bad arguments or an existing ``out_dir`` without ``overwrite``.
@@ -235,13 +239,17 @@ def build_shards(
 
     # Pass 1: count documents → deterministic split codes (memory: one int8 per document).
     codes: dict[str, np.ndarray] = {}
+    counting = progress_bar(len(groups), "counting documents", unit="groups", enabled=show_progress)
     for g in groups:
+        counting.set_postfix_str(g, refresh=False)
         n = sum(1 for _ in _documents(source, g, max_docs_per_group))
+        counting.update(1)
         if n == 0:
             raise EmptyGroupError(f"group {g!r} of source {source.name!r} has no documents; remove it or add text")
         codes[g] = assign_splits(n, heldout_fraction, seed, g)
         counts = np.bincount(codes[g], minlength=3)
         say(f"group {g}: {n} documents (train {counts[0]}, val {counts[1]}, test {counts[2]})")
+    counting.close()
 
     tok = _resolve_tokenizer(source, groups, codes, tokenizer, vocab_size, max_docs_per_group, say)
     info = tokenizer_info(tok, eos_token)
@@ -252,7 +260,7 @@ def build_shards(
     tmp.mkdir()
     try:
         stats, files = _tokenize_and_pack(source, groups, codes, tok, info.eos_id, tmp, seq_len, rows_per_file,
-                                          max_docs_per_group, chunk_chars, say)
+                                          max_docs_per_group, chunk_chars, say, show_progress)
         save_tokenizer(tok, tmp / "tokenizer.json")
         entries = [FileEntry(path=str(p.relative_to(tmp)), split=s, group=g, rows=r, sha256=file_sha256(p))
                    for (s, g), lst in sorted(files.items(), key=lambda kv: (SPLITS.index(kv[0][0]), kv[0][1]))
@@ -295,7 +303,7 @@ def _resolve_tokenizer(source: CorpusSource, groups: list[str], codes: dict[str,
 
 def _tokenize_and_pack(source: CorpusSource, groups: list[str], codes: dict[str, np.ndarray], tok: Tokenizer,
                        eos_id: int, tmp: Path, seq_len: int, rows_per_file: int, max_docs: int | None,
-                       chunk_chars: int, say: Progress
+                       chunk_chars: int, say: Progress, show_progress: bool = False
                        ) -> tuple[dict[str, dict[str, GroupSplitStats]], dict[tuple[str, str], list[tuple[Path, int]]]]:
     # Ray is imported here, not at module level: reading shards must not need Ray (streaming sets a guard first).
     from raymix.data.streaming import _configure, ensure_ray, quiet_ray_data, ray
@@ -321,6 +329,7 @@ def _tokenize_and_pack(source: CorpusSource, groups: list[str], codes: dict[str,
         if items:
             yield items
 
+    bar = progress_bar(total_docs, "tokenizing", unit="documents", enabled=show_progress)
     try:
         with quiet_ray_data():
             for items in chunks():
@@ -342,9 +351,12 @@ def _tokenize_and_pack(source: CorpusSource, groups: list[str], codes: dict[str,
                         packers[(SPLITS[s], g)].add(ids)
                         total_tokens += len(ids) + 1
                     done_docs += table.num_rows
+                    bar.set_postfix_str(f"{total_tokens:,} tokens", refresh=False)
+                    bar.update(table.num_rows)
                 rate = total_tokens / max(time.perf_counter() - t0, 1e-9)
                 say(f"tokenized {done_docs}/{total_docs} documents, {total_tokens:,} tokens ({rate:,.0f} tokens/s)")
     finally:
+        bar.close()
         if started:
             ray.shutdown()
 

@@ -46,6 +46,7 @@ from raymix.data.sampler import (
     file_permutation,
 )
 from raymix.errors import ConfigError, ShardError
+from raymix.logs import tame_ray_loggers
 
 __all__ = ["READ_NUM_CPUS", "RayDataGroupStream", "data_resources", "ensure_ray", "open_ray_streams",
            "quiet_ray_data"]
@@ -76,8 +77,10 @@ def ensure_ray(num_cpus: int | None = None) -> bool:
     """Start a local Ray runtime unless one is running (or we are inside a Ray worker); return True if started."""
     if ray.is_initialized():
         return False
+    tame_ray_loggers()  # Ray's console output (e.g. its token-authentication notice): quiet unless --verbose
     ray.init(num_cpus=num_cpus, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
              configure_logging=False)
+    tame_ray_loggers()  # also the handlers that appeared with ray.init
     return True
 
 

@@ -103,7 +103,12 @@ Plan = Generator[Phase, list[RunResult], RunSpec]
 
 class Executor(ABC):
     """Trains the runs of a phase.  Lifecycle: ``run_phase`` once per phase, in plan order; a later phase
-    may name earlier runs in ``resume_from`` / ``reference_from``, so the executor keeps their checkpoints."""
+    may name earlier runs in ``resume_from`` / ``reference_from``, so the executor keeps their checkpoints.
+
+    ``progress`` (an :class:`raymix.progress.ExperimentProgress` or None) is told, per phase, which runs are
+    trained and, per round, each run's step and proportions."""
+
+    progress: Any = None
 
     @abstractmethod
     def run_phase(self, phase: Phase, problem: MixingProblem) -> list[RunResult]:

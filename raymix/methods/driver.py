@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,9 +125,11 @@ class RunDriver:
         self.wall_time_s += time.perf_counter() - t0
         return report
 
-    def run_to_end(self) -> RunResult:
+    def run_to_end(self, on_round: Callable[[RoundReport], None] | None = None) -> RunResult:
         while not self.done:
-            self.round()
+            report = self.round()
+            if on_round is not None:
+                on_round(report)
         return self.result()
 
     def final_losses(self) -> tuple[list[float], list[float]]:
@@ -178,6 +181,9 @@ class LocalExecutor(Executor):
 
     def run_phase(self, phase: Phase, problem: MixingProblem) -> list[RunResult]:
         out = []
+        todo = [s for s in phase.runs if not (s.name in self.results and self.results[s.name].spec == s)]
+        if self.progress is not None and todo:
+            self.progress.phase_started(phase.name, [(s.name, start_step(s, self.results), s.steps) for s in todo])
         for spec in phase.runs:
             cached = self.results.get(spec.name)
             if cached is not None and cached.spec == spec:
@@ -201,9 +207,19 @@ class LocalExecutor(Executor):
                 result = RunResult(spec=spec, groups=prev.groups, val_loss=prev.val_loss, test_loss=prev.test_loss,
                                    history=[], summary=prev.summary, checkpoint=prev.checkpoint)
             else:
-                result = driver.run_to_end()
+                report = None if self.progress is None else (
+                    lambda r, name=spec.name: self.progress.run_round(name, r.step, r.mixture))
+                result = driver.run_to_end(report)
             self.states[spec.name] = {"spec": spec.to_dict(), "backend": driver.backend.state_dict()}
             self.results[spec.name] = result
             out.append(result)
+        if self.progress is not None and todo:
+            self.progress.phase_finished()
         return out
 
+
+def start_step(spec: RunSpec, finished: dict[str, RunResult]) -> int:
+    """The step a run starts training from: a hand-off continues the resumed run's last step."""
+    if spec.resume_from is not None and spec.resume_from in finished:
+        return int(finished[spec.resume_from].spec.steps)
+    return 0

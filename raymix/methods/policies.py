@@ -30,7 +30,7 @@ import numpy as np
 
 from raymix.backend import ProxySignals, TrainingBackend
 from raymix.config import Config, check, check_range, field
-from raymix.errors import ConfigError, MethodError
+from raymix.errors import ConfigError, MethodError, RaymixWarning
 from raymix.estimators import aioli as aioli_est
 from raymix.estimators.doge import DoGEWeights
 from raymix.estimators.doremi import DoReMiWeights
@@ -316,6 +316,7 @@ class AioliPolicy(MixingPolicy):
             f"Aioli with EMA and 'shift_sum' normalisation can only reach p in [{np.round(lo, 3).tolist()}, "
             f"{np.round(hi, 3).tolist()}] (p_j/p_l ≤ e^η = {math.exp(self.config.eta):.3f} relative to p^0); "
             "use ema=None or another normalization for a wider range",
+            RaymixWarning,
             stacklevel=3,
         )
 

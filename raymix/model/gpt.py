@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from raymix.errors import ConfigError, TokenizerMismatchError
+from raymix.errors import ConfigError, RaymixWarning, TokenizerMismatchError
 from raymix.model.presets import ModelConfig
 
 if TYPE_CHECKING:
@@ -40,6 +41,11 @@ def resolve_attention(requested: str = "auto", device: str | torch.device | None
     on_cuda = torch.cuda.is_available() if device is None else torch.device(device).type == "cuda"
     flash = flash_attention_available() and on_cuda
     if requested == "auto":
+        if on_cuda and not flash:
+            # the paper's setting runs flash-attention 2 on GPUs; say once that this run will be slower
+            warnings.warn("flash-attention 2 is not installed: using PyTorch's sdpa attention on the GPU (slower at "
+                          "paper scale); pip install 'raymix[gpu]' to use flash-attention", RaymixWarning,
+                          stacklevel=2)
         return "flash_attention_2" if flash else "sdpa"
     if requested == "flash_attention_2" and not flash:
         raise ConfigError("attention='flash_attention_2' needs the flash-attn package and a CUDA device "

@@ -20,8 +20,9 @@ from ray import tune
 
 from raymix.config import Config, check
 from raymix.errors import CheckpointError, RaymixError
+from raymix.logs import tame_ray_loggers
 from raymix.methods.base import Executor, MixingProblem, Phase
-from raymix.methods.driver import BackendSpec
+from raymix.methods.driver import BackendSpec, start_step
 from raymix.methods.runs import RunResult
 from raymix.tune.trainable import MixingTrainable
 
@@ -39,12 +40,21 @@ class TuneSettings(Config):
     max_failures: int = 0
     verbose: int = 0
     ray_init: dict[str, Any] = field(default_factory=dict)
+    #: experiment trackers fed by Tune's logger callbacks: any of "tensorboard", "mlflow", "wandb"
+    log: tuple[str, ...] = ()
+    #: where trackers keep their local stores (MLflow's ``mlruns``); default: ``storage_path``
+    tracking_dir: str | None = None
+    #: the trackers' experiment (MLflow experiment, W&B project); default: ``experiment``
+    tracking_name: str | None = None
 
     def validate(self) -> None:
         check(float(self.cpus_per_trial) > 0, f"cpus_per_trial must be > 0, got {self.cpus_per_trial!r}")
         check(float(self.gpus_per_trial) >= 0, f"gpus_per_trial must be >= 0, got {self.gpus_per_trial!r}")
         check(int(self.checkpoint_frequency) >= 0,
               f"checkpoint_frequency must be >= 0 rounds, got {self.checkpoint_frequency!r}")
+        from raymix.tune.tracking import check_trackers
+
+        check_trackers(self.log)
 
     def resources(self) -> tune.PlacementGroupFactory:
         """One bundle per trial.  Nothing is reserved for Ray Data: the streams' read tasks ask for 0 CPUs
@@ -61,7 +71,9 @@ def ensure_ray(**init_kwargs: Any) -> None:
         return
     kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     kwargs.update(init_kwargs)
+    tame_ray_loggers()  # Ray's console output (e.g. its token-authentication notice): quiet unless --verbose
     ray.init(**kwargs)
+    tame_ray_loggers()  # also the handlers that appeared with ray.init
 
 
 def checkpoint_uri(ckpt: tune.Checkpoint) -> str:
@@ -72,6 +84,11 @@ def checkpoint_uri(ckpt: tune.Checkpoint) -> str:
         return ckpt.path
     scheme = {"s3": "s3", "gcs": "gs", "hdfs": "hdfs"}.get(kind, kind)
     return f"{scheme}://{ckpt.path}"
+
+
+def _trial_name(trial: Any) -> str:
+    """Trials are named after their run (trackers show these names), unique within a phase."""
+    return f"{trial.config['trial']['run']['name']}_{trial.trial_id}"
 
 
 class TuneExecutor(Executor):
@@ -100,10 +117,28 @@ class TuneExecutor(Executor):
         todo = [spec for spec in phase.runs
                 if spec.name not in self.results or self.results[spec.name].spec != spec]
         if todo:
-            self._fit(Phase(phase.name, todo))
+            if self.progress is not None:
+                self.progress.phase_started(phase.name, [(s.name, start_step(s, self.results), s.steps) for s in todo])
+            try:
+                self._fit(Phase(phase.name, todo), problem)
+            finally:
+                if self.progress is not None:
+                    self.progress.phase_finished()
         return [self.results[spec.name] for spec in phase.runs]
 
-    def _fit(self, phase: Phase) -> None:
+    def _callbacks(self, phase: Phase, problem: MixingProblem, storage: str) -> list[tune.Callback]:
+        from raymix.tune.tracking import ProgressCallback, tracking_callbacks
+
+        s = self.settings
+        callbacks: list[tune.Callback] = [] if self.progress is None else [ProgressCallback(self.progress)]
+        if s.log:
+            tags = {"phase": phase.name, "seed": str(problem.seed), "setting": problem.setting,
+                    "method": getattr(self.progress, "method", None) or phase.name}
+            out = s.tracking_dir or (storage if "://" not in storage else os.getcwd())
+            callbacks += tracking_callbacks(s.log, out, s.tracking_name or s.experiment, tags)
+        return callbacks
+
+    def _fit(self, phase: Phase, problem: MixingProblem) -> None:
         s = self.settings
         ensure_ray(**s.ray_init)
         trials = [self._trial(spec) for spec in phase.runs]
@@ -113,9 +148,11 @@ class TuneExecutor(Executor):
         tuner = tune.Tuner(
             tune.with_resources(MixingTrainable, s.resources()),
             param_space={"trial": tune.grid_search(trials), "backend": self.backend_spec.to_dict()},
-            tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=s.max_concurrent_trials),
+            tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=s.max_concurrent_trials,
+                                        trial_name_creator=_trial_name),
             run_config=tune.RunConfig(
                 name=safe, storage_path=storage, stop={"done": True}, verbose=s.verbose,
+                callbacks=self._callbacks(phase, problem, storage),
                 checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True, num_to_keep=2,
                                                         checkpoint_frequency=int(s.checkpoint_frequency)),
                 failure_config=tune.FailureConfig(max_failures=int(s.max_failures)),

@@ -19,15 +19,18 @@ optimizer, LR schedule, sampler position, policy state — p history, A history,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from ray import tune
 
-from raymix.errors import CheckpointError
+from raymix.errors import CheckpointError, RaymixWarning
 from raymix.methods.driver import BackendSpec, RunDriver, build_backend, reference_model_state
 from raymix.methods.runs import RunSpec
 from raymix.tune.searchers import mixture_from_space
@@ -75,7 +78,27 @@ def _flat(prefix: str, groups: list[str], values) -> dict[str, float]:
 class MixingTrainable(tune.Trainable):
     """Ray Tune trainable running one raymix run (see the module docstring for config and results)."""
 
+    @contextlib.contextmanager
+    def _forwarding_warnings(self) -> Iterator[None]:
+        """raymix's own warnings travel to the driver in the next result (trial output is not forwarded there),
+        which shows each once (``raymix.tune.tracking.ProgressCallback``); others stay in the trial's log."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            finally:
+                for w in caught:
+                    if issubclass(w.category, RaymixWarning):
+                        self._warnings.append(str(w.message))
+                    else:
+                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
     def setup(self, config: dict[str, Any]) -> None:
+        self._warnings: list[str] = []
+        with self._forwarding_warnings():
+            self._setup(config)
+
+    def _setup(self, config: dict[str, Any]) -> None:
         threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or None
         if threads:
             torch.set_num_threads(threads)
@@ -99,13 +122,22 @@ class MixingTrainable(tune.Trainable):
         d = self.driver
         out: dict[str, Any] = {"run": self.spec.name, "role": self.spec.role}
         if not d.done:
-            r = d.round()
+            with self._forwarding_warnings():
+                r = d.round()
             out.update(_flat("p", self.groups, r.mixture))
             out.update(_flat("train_loss", self.groups, r.train_loss))
             out.update(_flat("round_val_loss", self.groups, r.val_loss))
             if r.interactions is not None:
                 out["A"] = json.dumps(r.interactions)
+                # one scalar per entry, for trackers (MLflow, TensorBoard, W&B log numbers only)
+                for gi, row in zip(self.groups, r.interactions):
+                    out.update(_flat(f"A/{gi}", self.groups, row))
+        if self._warnings:
+            out["warnings"] = json.dumps(sorted(set(self._warnings)))
+            self._warnings = []
         out["step"] = d.backend.step
+        # Tune's loggers (TensorBoard, MLflow) use timesteps_total as the x axis: the run's own step
+        out["timesteps_total"] = d.backend.step
         out["done"] = d.done
         if d.done:
             res = d.result()
