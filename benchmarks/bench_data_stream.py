@@ -120,8 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         import ray
 
         from raymix.data import streaming  # noqa: F401  (guard before Ray Data runs)
+        from raymix.logs import setup_logging, tame_ray_loggers
 
+        setup_logging(None)  # Ray's and Ray Data's INFO lines would bury the figures
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, configure_logging=False)
+        tame_ray_loggers()
         shards = args.shards or build(Path(tmp) / "shards", args.seq_len, args.vocab_size, args.max_docs_per_group)
         from raymix.data.manifest import load_manifest
 
