@@ -8,6 +8,7 @@ every LearnParams segment).  This module must not import Ray.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pyarrow.parquet as pq
 from raymix.data.manifest import Manifest, load_manifest
 from raymix.errors import ConfigError, ShardError
 
-__all__ = ["load_eval_set", "read_group_windows", "windows_from_table"]
+__all__ = ["load_eval_set", "read_group_windows", "spread_subset", "window_documents", "windows_from_table"]
 
 
 def windows_from_table(table: pa.Table | pa.RecordBatch, seq_len: int) -> np.ndarray:
@@ -64,10 +65,54 @@ def read_group_windows(shards_dir: str | os.PathLike[str], split: str, group: st
     return out if max_rows is None else out[:max_rows]
 
 
+def window_documents(windows: np.ndarray, eos_id: int | None) -> np.ndarray:
+    """``(n,)`` index of the document each packed window starts in: the number of EOS tokens before its first
+    token (packing puts an EOS after every document, ``raymix.data.shards``).  Without ``eos_id`` every window
+    counts as its own document."""
+    windows = np.asarray(windows)
+    n = len(windows)
+    if eos_id is None or n == 0:
+        return np.arange(n, dtype=np.int64)
+    eos = (windows == eos_id).sum(axis=1)
+    return np.concatenate([[0], np.cumsum(eos[:-1])]).astype(np.int64)
+
+
+def spread_subset(documents: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``n`` windows spread over documents (``documents``: ``(N,)`` document of each window).
+
+    Documents are visited in a random order and each gives one random window of its own before any gives a
+    second, so ``n`` windows cover ``min(n, #documents)`` documents.  With a fixed ``rng`` seed the order is
+    fixed, and a smaller subset is a prefix of a larger one.
+    """
+    documents = np.asarray(documents, dtype=np.int64)
+    N = len(documents)
+    if n >= N:
+        return np.arange(N, dtype=np.int64)
+    _, doc = np.unique(documents, return_inverse=True)
+    doc_rank = rng.permutation(doc.max() + 1)[doc]  # position of the window's document in the visiting order
+    tie = rng.permutation(N)  # random window order within a document
+    order = np.lexsort((tie, doc_rank))  # by document, then randomly within it
+    pos = np.empty(N, dtype=np.int64)  # rank of each window within its own document
+    sorted_docs = doc_rank[order]
+    starts = np.flatnonzero(np.r_[True, sorted_docs[1:] != sorted_docs[:-1]])
+    pos[order] = np.arange(N) - np.repeat(starts, np.diff(np.r_[starts, N]))
+    pick = np.lexsort((doc_rank, pos))[:n]  # every document's 1st window, then every document's 2nd, ...
+    return np.sort(pick)
+
+
+def stable_key(name: str) -> int:
+    """A seed component for a name that is the same in every process (``hash()`` is salted)."""
+    return zlib.crc32(name.encode("utf-8"))
+
+
 def load_eval_set(shards_dir: str | os.PathLike[str], split: str = "val", max_examples_per_group: int | None = None,
                   *, groups: Sequence[str] | None = None, manifest: Manifest | None = None) -> dict[str, np.ndarray]:
-    """The fixed evaluation set: ``{group: (n_g, seq_len) int32}``, the first ``max_examples_per_group`` windows
-    of each group in file order (deterministic; held-out documents were already a seeded random sample).
+    """The fixed evaluation set: ``{group: (n_g, seq_len) int32}``.
+
+    All windows of each group's split, or, with ``max_examples_per_group=N``, N of them spread over the
+    split's documents (:func:`spread_subset`, in file order) — not the first N, which cover only the first
+    few held-out documents.  The draw is seeded by the shards' own split seed, the split and the group, so
+    every run and method on the same shards evaluates the same windows (paired comparisons).
 
     Raises :class:`~raymix.errors.SplitNotFoundError` for a split that was not built.
     """
@@ -78,5 +123,11 @@ def load_eval_set(shards_dir: str | os.PathLike[str], split: str = "val", max_ex
         manifest = load_manifest(shards_dir, split=split)
     manifest.require_split(split)
     names = manifest.groups if groups is None else list(groups)
-    return {g: read_group_windows(shards_dir, split, g, manifest=manifest, max_rows=max_examples_per_group)
-            for g in names}
+    out = {}
+    for g in names:
+        windows = read_group_windows(shards_dir, split, g, manifest=manifest)
+        if max_examples_per_group is not None and len(windows) > max_examples_per_group:
+            rng = np.random.default_rng([int(manifest.seed), stable_key(split), stable_key(g)])
+            windows = windows[spread_subset(window_documents(windows, manifest.eos_id), max_examples_per_group, rng)]
+        out[g] = windows
+    return out

@@ -2,10 +2,10 @@
 
 Every method reads per-group validation losses (Aioli's LearnParams reads them after every segment;
 Skill-It every round) and every result table reports per-group test perplexity.  The evaluation sets are
-fixed: the first windows of each group's split, moved to the device once and reused, so that two
-evaluations differ only by the model.  Token losses are computed in fp32 from the logits and summed in
-fp64 per group (the authors computed eval losses in bf16 and then took differences of them over a few
-steps — ALGORITHMS.md).
+fixed (``raymix.data.reader.load_eval_set``: windows spread over each group's held-out documents), moved to
+the device once and reused, so that two evaluations differ only by the model.  Token losses are computed
+in fp32 from the logits and summed in fp64 per group (the authors computed eval losses in bf16 and then
+took differences of them over a few steps — ALGORITHMS.md).
 
 ``max_examples`` evaluates a subset of N cached windows per group (the cheap subset Aioli's LearnParams and
 the per-round evaluations use).  The subset must represent the group, so it is not the first N windows in
@@ -16,7 +16,6 @@ fixed per run by ``subset_seed`` and kept in the backend's state (:meth:`GroupEv
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from raymix.data.reader import spread_subset, stable_key, window_documents
 from raymix.errors import CheckpointError, DataError, SplitNotFoundError
 from raymix.model.gpt import check_token_ids, group_sums, iter_chunks, token_losses
 
@@ -39,45 +39,6 @@ def average_perplexity(losses: np.ndarray) -> float:
     Not ``exp(mean_i L_i)``: the paper averages perplexities, which weighs a badly served group more.
     """
     return float(np.mean(perplexity(losses)))
-
-
-def window_documents(windows: np.ndarray, eos_id: int | None) -> np.ndarray:
-    """``(n,)`` index of the document each packed window starts in: the number of EOS tokens before its first
-    token (packing puts an EOS after every document, ``raymix.data.shards``).  Without ``eos_id`` every window
-    counts as its own document."""
-    windows = np.asarray(windows)
-    n = len(windows)
-    if eos_id is None or n == 0:
-        return np.arange(n, dtype=np.int64)
-    eos = (windows == eos_id).sum(axis=1)
-    return np.concatenate([[0], np.cumsum(eos[:-1])]).astype(np.int64)
-
-
-def spread_subset(documents: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Sorted indices of ``n`` windows spread over documents (``documents``: ``(N,)`` document of each window).
-
-    Documents are visited in a random order and each gives one random window of its own before any gives a
-    second, so ``n`` windows cover ``min(n, #documents)`` documents.  With a fixed ``rng`` seed the order is
-    fixed, and a smaller subset is a prefix of a larger one.
-    """
-    documents = np.asarray(documents, dtype=np.int64)
-    N = len(documents)
-    if n >= N:
-        return np.arange(N, dtype=np.int64)
-    _, doc = np.unique(documents, return_inverse=True)
-    doc_rank = rng.permutation(doc.max() + 1)[doc]  # position of the window's document in the visiting order
-    tie = rng.permutation(N)  # random window order within a document
-    order = np.lexsort((tie, doc_rank))  # by document, then randomly within it
-    pos = np.empty(N, dtype=np.int64)  # rank of each window within its own document
-    sorted_docs = doc_rank[order]
-    starts = np.flatnonzero(np.r_[True, sorted_docs[1:] != sorted_docs[:-1]])
-    pos[order] = np.arange(N) - np.repeat(starts, np.diff(np.r_[starts, N]))
-    pick = np.lexsort((doc_rank, pos))[:n]  # every document's 1st window, then every document's 2nd, ...
-    return np.sort(pick)
-
-
-def _stable_key(name: str) -> int:
-    return zlib.crc32(name.encode("utf-8"))
 
 
 class GroupEvaluator:
@@ -158,7 +119,7 @@ class GroupEvaluator:
         if key not in self._subsets:
             self._subsets[key] = [
                 spread_subset(docs, int(max_examples),
-                              np.random.default_rng([self.subset_seed, _stable_key(split), _stable_key(g)]))
+                              np.random.default_rng([self.subset_seed, stable_key(split), stable_key(g)]))
                 for g, docs in zip(self.groups, self._documents_of(split))]
         return self._subsets[key]
 

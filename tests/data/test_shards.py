@@ -12,7 +12,7 @@ import pytest
 from conftest import MemorySource, make_documents, tiny_corpus
 
 from raymix.data.manifest import SPLITS, Manifest, load_manifest
-from raymix.data.reader import load_eval_set, read_group_windows
+from raymix.data.reader import load_eval_set, read_group_windows, window_documents
 from raymix.data.shards import assign_splits, build_shards
 from raymix.data.tokenizer import check_compatible, load_tokenizer, train_bpe
 from raymix.errors import (
@@ -100,12 +100,19 @@ def test_same_seed_same_files_different_seed_different_split(tmp_path: Path, ray
     assert [f.sha256 for f in m1.files] != [f.sha256 for f in m3.files]
 
 
-def test_eval_set_is_fixed_prefix(shard_dir: Path):
+def test_eval_set_is_fixed_and_spread_over_documents(shard_dir: Path):
     ev = load_eval_set(shard_dir, "val", max_examples_per_group=5)
     assert set(ev) == {"code", "prose", "web"}
+    eos = load_manifest(shard_dir).eos_id
     for g, arr in ev.items():
         assert arr.shape == (5, 32) and arr.dtype == np.int32
-        assert np.array_equal(arr, read_group_windows(shard_dir, "val", g)[:5])
+        assert np.array_equal(arr, load_eval_set(shard_dir, "val", 5)[g])  # the same windows every time
+        every = read_group_windows(shard_dir, "val", g)
+        docs = window_documents(every, eos)
+        rows = [int(np.flatnonzero((every == w).all(axis=1))[0]) for w in arr]
+        assert rows == sorted(rows)  # file order
+        # 5 windows from min(5, #documents) documents — the first 5 windows cover fewer
+        assert len(set(docs[rows])) == min(5, docs.max() + 1) > len(set(docs[:5]))
     full = load_eval_set(shard_dir, "test")
     assert full["code"].shape[0] == load_manifest(shard_dir).stats["test"]["code"].sequences
 

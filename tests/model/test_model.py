@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from raymix.data.reader import spread_subset, window_documents
 from raymix.errors import CheckpointError, ConfigError, SplitNotFoundError, TokenizerMismatchError
 from raymix.model import (
     GroupEvaluator,
@@ -25,7 +26,6 @@ from raymix.model import (
     resolve_attention,
     token_losses,
 )
-from raymix.model.evaluation import spread_subset, window_documents
 from raymix.model.gpt import check_token_ids
 from raymix.train.config import TrainConfig
 
