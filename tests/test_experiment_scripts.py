@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from experiments import fidelity, paper
+import pytest
+
+from experiments import cpu_scale, fidelity, paper
+from raymix.errors import ConfigError
+from raymix.methods.policies import AioliConfig, aioli_schedule
 
 
 def test_paper_configs_follow_the_paper():
@@ -35,3 +39,21 @@ def test_paper_settings_are_experiment_files():
     assert paper.config_file("table3", 7).name == "table3-m7.yaml" and paper.config_file("table2", 3).name == "table2.yaml"
     abl = paper.table21_ablations("shards", 3, "out")
     assert abl.methods == ("stratified", "aioli", "aioli_static", "aioli_diagonal") and abl.backend.streaming == "ray"
+
+
+def test_cpu_scale_settings_fit_aioli_schedules():
+    t3 = cpu_scale.experiment("table3", "realmix", "shards", "out", steps=2000, seeds=(0, 1, 2))
+    assert t3.setting == "restricted" and "aioli+doge" in t3.methods and t3.methods[0] == "stratified"
+    assert (t3.aioli["sweeps"], t3.aioli["delta"]) == (2, 0.07)  # m = 6 takes the paper's m = 7 values
+    for table, (budget, _) in cpu_scale.TABLES.items():
+        for name, (groups, _) in cpu_scale.SETTINGS.items():
+            cfg = cpu_scale.experiment(table, name, "shards", "out", steps=1000, seeds=(0,))
+            rounds = cfg.aioli["rounds"]
+            # the longest restricted prefix (Aioli+DoGE, S/2) still leaves K equal segments per round ...
+            aioli_schedule(AioliConfig.from_dict(cfg.aioli), len(groups), 500 if budget == "restricted" else 0, 1000)
+            if rounds < 20:  # ... and one more round would not
+                with pytest.raises(ConfigError, match="segments"):
+                    aioli_schedule(AioliConfig.from_dict({**cfg.aioli, "rounds": rounds + 1}), len(groups),
+                                   500 if budget == "restricted" else 0, 1000)
+    with pytest.raises(ConfigError, match="too short"):
+        cpu_scale.aioli_overrides(6, "restricted", 100)

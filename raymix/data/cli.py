@@ -32,6 +32,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     src.add_argument("--preset", metavar="NAME", help="built-in preset of real domains (e.g. realmix)")
     src.add_argument("--hf", metavar="NAME_OR_PATH", help="Hugging Face dataset name or local data files")
     src.add_argument("--embedded", action="store_true", help="the small real-text corpus shipped with raymix")
+    b.add_argument("--groups", default=None, metavar="A,B,...",
+                   help="(--preset) build only these groups of the preset, e.g. code,speeches")
     b.add_argument("--hf-group-field", default="meta.redpajama_set_name",
                    help="(--hf) row field holding the group; dots for nesting (default: the SlimPajama schema)")
     b.add_argument("--hf-text-field", default="text", help="(--hf) row field holding the text (default: text)")
@@ -61,6 +63,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def make_source(args: argparse.Namespace) -> Any:
     """The :class:`~raymix.data.corpus.CorpusSource` selected by ``build``'s arguments (imported lazily)."""
+    groups = getattr(args, "groups", None)
+    if groups is not None and not args.preset:
+        raise ConfigError(f"--groups {groups!r} selects groups of a --preset; the other sources take every group "
+                          "(build from a folder holding only the groups you want)")
     if args.folders:
         from raymix.data.sources import FolderSource
 
@@ -68,7 +74,7 @@ def make_source(args: argparse.Namespace) -> Any:
     if args.preset:
         from raymix.data.presets import PresetSource
 
-        return PresetSource(args.preset)
+        return PresetSource(args.preset, groups=[g.strip() for g in groups.split(",") if g.strip()] if groups else None)
     if args.hf:
         from raymix.data.sources import HFSource
 

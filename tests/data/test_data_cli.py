@@ -34,6 +34,19 @@ def test_help_and_required_source(capsys):
         _parser().parse_args(["data", "build", "--folders", "a", "--embedded", "--out", "x"])
 
 
+def test_groups_select_a_preset_subset():
+    from raymix.data.cli import make_source
+
+    args = _parser().parse_args(["data", "build", "--preset", "realmix", "--groups", "code, speeches", "--out", "x"])
+    assert make_source(args).groups() == ["code", "speeches"]
+    args = _parser().parse_args(["data", "build", "--embedded", "--groups", "code", "--out", "x"])
+    with pytest.raises(RaymixError, match="--groups 'code' selects groups of a --preset"):
+        make_source(args)
+    args = _parser().parse_args(["data", "build", "--preset", "realmix", "--groups", "code,wiki", "--out", "x"])
+    with pytest.raises(RaymixError, match="wiki"):
+        make_source(args)
+
+
 def test_build_from_folders_then_info(tmp_path: Path, ray_runtime, capsys):
     corpus = tmp_path / "corpus"
     for g in ("code", "prose"):

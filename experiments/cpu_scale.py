@@ -1,0 +1,140 @@
+"""The paper's tables at CPU scale on real groups (issue #9 §2): three settings shaped like the paper's.
+
+=========  ==============================================  =======================================  ===
+setting    groups (``raymix data build --preset realmix``)  SlimPajama analog in the paper             m
+=========  ==============================================  =======================================  ===
+gh_c4      code, speeches                                  GitHub / C4 (Tables 2–3, eq. 12)          2
+cc_gh_w    web_email, code, reference                      CommonCrawl / GitHub / Wikipedia          3
+realmix    code, reference, tech_docs, books, web_email,   full SlimPajama (m = 7)                   6
+           speeches
+=========  ==============================================  =======================================  ===
+
+Build a setting's shards, then run a table into its own results folder::
+
+    raymix data build --preset realmix --groups code,speeches --seq-len 128 --out shards/gh_c4
+    python -m experiments.cpu_scale table2 --setting gh_c4 --shards shards/gh_c4 \\
+        --out experiments/results/gh_c4/table2 --steps 1000 --seeds 0,1,2
+
+Every results folder gets ``provenance.json``: the exact command, raymix's version and git commit, and the
+per-group token counts of the cached validation and test sets (the test PPL noise depends on them).  The
+model size and S are arguments: they must be chosen from a measured noise floor (issue #9 §2), not here.
+
+Aioli's schedule at CPU scale: the paper's T = 20 rounds need rounds of ≥ m·k/δ steps; :func:`aioli_overrides`
+keeps the paper's k and δ (the m = 7 values for the m = 6 set) and lowers T to the largest count whose rounds
+fit K equal LearnParams segments (``raymix.methods.policies.aioli_schedule``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from raymix import __version__
+from raymix.errors import ConfigError
+from raymix.experiment import ExperimentConfig, run_experiment
+from raymix.methods.driver import BackendSpec
+from raymix.methods.hparams import aioli_defaults
+from raymix.methods.policies import AioliConfig, aioli_schedule
+
+#: setting → (groups, SlimPajama analog)
+SETTINGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "gh_c4": (("code", "speeches"), "GitHub/C4"),
+    "cc_gh_w": (("web_email", "code", "reference"), "CommonCrawl/GitHub/Wikipedia"),
+    "realmix": (("code", "reference", "tech_docs", "books", "web_email", "speeches"), "SlimPajama (m=7)"),
+}
+
+TABLE2_METHODS = ("stratified", "grid_search", "dml", "skill_it", "doremi", "doge", "aioli")
+TABLE3_METHODS = ("stratified", "aioli", "grid_search", "aioli+grid_search", "dml", "aioli+dml", "skill_it",
+                  "aioli+skill_it", "doremi", "aioli+doremi", "doge", "aioli+doge")
+TABLE21_METHODS = ("stratified", "aioli", "aioli_static", "aioli_diagonal")
+TABLES = {"table2": ("unrestricted", TABLE2_METHODS), "table3": ("restricted", TABLE3_METHODS),
+          "table21": ("unrestricted", TABLE21_METHODS)}
+
+#: CPU training defaults (batch 8 as the paper; per-group cached eval windows large enough for a stable PPL).
+CPU_TRAIN = {"batch_size": 8, "lr": 5e-4, "min_lr": 1e-4, "warmup_steps": 50, "precision": "fp32",
+             "eval_examples": 256}
+
+
+def aioli_overrides(m: int, setting: str, total_steps: int) -> dict[str, Any]:
+    """The paper's Aioli values for this shape (m = 6 takes the m = 7 ones: k = 2, δ = 0.07, γ = 0.1) with
+    the largest T ≤ 20 whose rounds hold K = m·k equal segments of ≥ 1 step after the longest S_init of the
+    restricted setting (Aioli+DoGE: S/2, its proxy run's length; paper Table 11)."""
+    base = aioli_defaults(7 if m >= 6 else m, setting)
+    s_init = total_steps // 2 if setting == "restricted" else 0
+    for rounds in range(int(base["rounds"]), 0, -1):
+        cfg = AioliConfig.from_dict({**base, "rounds": rounds})
+        try:
+            aioli_schedule(cfg, m, s_init, total_steps)
+        except ConfigError:
+            continue
+        return {**base, "rounds": rounds}
+    raise ConfigError(f"S={total_steps} is too short for Aioli with m={m}, k={base['sweeps']}, δ={base['delta']}: "
+                      f"even one round cannot hold K={m * base['sweeps']} segments; train longer")
+
+
+def experiment(table: str, setting: str, shards: str, out: str, *, steps: int, seeds: tuple[int, ...],
+               model: str = "tiny", executor: str = "tune", cpus_per_trial: int = 2) -> ExperimentConfig:
+    """One table of one setting as an :class:`ExperimentConfig`."""
+    if table not in TABLES or setting not in SETTINGS:
+        raise ConfigError(f"unknown table {table!r} or setting {setting!r}; tables: {sorted(TABLES)}, "
+                          f"settings: {sorted(SETTINGS)}")
+    budget, methods = TABLES[table]
+    groups = SETTINGS[setting][0]
+    return ExperimentConfig(methods=methods, seeds=tuple(seeds), total_steps=int(steps), setting=budget,
+                            aioli=aioli_overrides(len(groups), budget, int(steps)),
+                            backend=BackendSpec(kind="model", shards=shards, model=model, train=dict(CPU_TRAIN)),
+                            tune={"cpus_per_trial": cpus_per_trial}, executor=executor, out=out,
+                            name=f"{setting}-{table}")
+
+
+def provenance(cfg: ExperimentConfig, argv: list[str]) -> dict[str, Any]:
+    """Command, version, commit and the per-group cached eval token counts of a results folder."""
+    from raymix.data.manifest import load_manifest
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                                cwd=Path(__file__).resolve().parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    man = load_manifest(cfg.backend.shards, verify=False)
+    cap = cfg.backend.train.get("eval_examples")
+    tokens = {split: {g: min(st.sequences, cap or st.sequences) * man.seq_len for g, st in man.stats[split].items()}
+              for split in ("val", "test") if split in man.stats}
+    return {"command": " ".join(["python -m experiments.cpu_scale", *argv]), "raymix_version": __version__,
+            "git_commit": commit, "eval_tokens_per_group": tokens, "config": cfg.to_dict()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("table", choices=sorted(TABLES))
+    ap.add_argument("--setting", choices=sorted(SETTINGS), required=True)
+    ap.add_argument("--shards", required=True, help="shards of the setting's groups (see the module docstring)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, required=True, help="S of every final run")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--model", default="tiny")
+    ap.add_argument("--executor", choices=("tune", "local"), default="tune")
+    ap.add_argument("--cpus-per-trial", type=int, default=2)
+    args = ap.parse_args(argv)
+    cfg = experiment(args.table, args.setting, args.shards, args.out, steps=args.steps,
+                     seeds=tuple(int(s) for s in args.seeds.split(",")), model=args.model, executor=args.executor,
+                     cpus_per_trial=args.cpus_per_trial)
+    from raymix.data.manifest import load_manifest
+
+    have = tuple(load_manifest(args.shards, verify=False).groups)
+    if set(have) != set(SETTINGS[args.setting][0]):
+        raise ConfigError(f"shards {args.shards!r} hold groups {list(have)}, setting {args.setting!r} needs "
+                          f"{list(SETTINGS[args.setting][0])}; build them as the module docstring says")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "provenance.json").write_text(json.dumps(provenance(cfg, argv), indent=1))
+    run_experiment(cfg, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
