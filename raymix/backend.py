@@ -145,3 +145,84 @@ class TrainingBackend(ABC):
     def model_state(self) -> dict[str, Any]:
         """The state a DoReMi reference needs (defaults to the whole state)."""
         return self.state_dict()
+
+
+def _nonfinite(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(v)
+    return bad & mask if mask is not None else bad
+
+
+class FiniteGuard(TrainingBackend):
+    """A backend wrapper that stops a run the moment a loss stops being finite.
+
+    Every ``train`` / ``proxy_train`` (per-group training losses of the groups that got examples) and every
+    ``evaluate`` result is checked; a NaN or an infinity raises :class:`~raymix.errors.NonFiniteError` naming
+    the step, the groups and the values — so no NaN reaches a LearnParams solve, a proportion update (p), a
+    checkpoint that is later resumed, or a result table ("PPL nan").  :class:`raymix.methods.driver.RunDriver`
+    wraps every backend it drives.  Everything else is delegated to the wrapped backend (``inner``).
+    """
+
+    def __init__(self, inner: TrainingBackend) -> None:
+        self.inner = inner
+        self.groups = inner.groups
+
+    def __getattr__(self, name: str) -> Any:  # backend-specific extras (A_star, model, sim, ...)
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def _fail(self, what: str, values: np.ndarray, bad: np.ndarray) -> None:
+        from raymix.errors import NonFiniteError
+
+        worst = {g: float(v) for g, v, b in zip(self.groups, np.asarray(values, dtype=float), bad) if b}
+        lr = getattr(self.inner, "lr", None)
+        hint = f" (learning rate {lr:.3g})" if isinstance(lr, float) else ""
+        raise NonFiniteError(f"{what} became non-finite by step {self.inner.step}: {worst}{hint}; training diverged — "
+                             "lower the learning rate (--lr / TrainConfig.lr), check the data, or use fp32")
+
+    def _check_stats(self, stats: TrainStats, what: str) -> TrainStats:
+        bad = _nonfinite(stats.group_train_loss, np.asarray(stats.group_examples) > 0)
+        if bad.any():
+            self._fail(what, stats.group_train_loss, bad)
+        return stats
+
+    @property
+    def step(self) -> int:
+        return self.inner.step
+
+    @property
+    def total_steps(self) -> int:
+        return self.inner.total_steps
+
+    @property
+    def batch_size(self) -> int:
+        return self.inner.batch_size
+
+    def train(self, steps: int, mixture: np.ndarray | None = None, *, counts: np.ndarray | None = None) -> TrainStats:
+        what = "the training loss of a LearnParams segment" if counts is not None else "the training loss"
+        return self._check_stats(self.inner.train(steps, mixture, counts=counts), what)
+
+    def proxy_train(self, steps: int, rule: WeightRule, *, reference: bool = False, alignment: bool = False,
+                    val_fraction: float = 0.0) -> TrainStats:
+        stats = self.inner.proxy_train(steps, rule, reference=reference, alignment=alignment, val_fraction=val_fraction)
+        return self._check_stats(stats, "the proxy run's training loss")
+
+    def set_reference(self, state: dict[str, Any]) -> None:
+        self.inner.set_reference(state)
+
+    def evaluate(self, split: str = "val", *, max_examples: int | None = None) -> np.ndarray:
+        values = self.inner.evaluate(split, max_examples=max_examples)
+        bad = _nonfinite(values)
+        if bad.any():
+            self._fail(f"the {split} loss", values, bad)
+        return values
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state)
+
+    def model_state(self) -> dict[str, Any]:
+        return self.inner.model_state()

@@ -9,11 +9,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from raymix.errors import RaymixError
+from raymix.errors import ConfigError, RaymixError
 
 
 def _csv(s: str) -> list[str]:
     return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def _seeds(s: str) -> list[int]:
+    """``--seeds 0,1,2`` → [0, 1, 2]; anything but non-negative integers is refused with the bad item quoted."""
+    items = _csv(s)
+    if not items:
+        raise ConfigError(f"--seeds {s!r} names no seed; give comma-separated integers >= 0, e.g. --seeds 0,1,2")
+    out = []
+    for x in items:
+        try:
+            out.append(int(x))
+        except ValueError:
+            raise ConfigError(f"--seeds {s!r}: {x!r} is not an integer; give comma-separated integers >= 0, "
+                              "e.g. --seeds 0,1,2") from None
+    return out
 
 
 def _json(s: str) -> dict[str, Any]:
@@ -32,7 +47,9 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--data", metavar="SHARDS", help="shard directory built by `raymix data build`")
     src.add_argument("--sim", metavar="SCENARIO", help="run on the mixing-law simulator scenario instead of a model")
     p.add_argument("--preset", default=None, help="model preset: tiny, small, medium, pythia-160m (default tiny)")
-    p.add_argument("--steps", type=int, default=None, help="S: steps of the final run (default 1000)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="S: steps of the final run (default 5000, the paper's S for m = 2, 3: the shortest run in "
+                        "which Aioli's paper schedule, T = 20 rounds of k = 4 sweeps, fits)")
     p.add_argument("--setting", choices=["unrestricted", "restricted"], default=None,
                    help="budget setting of the paper (Table 2 unrestricted, Table 3 restricted; default unrestricted)")
     p.add_argument("--rounds", type=int, default=None, help="reporting rounds of static runs (default 10)")
@@ -47,6 +64,14 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
                    help="run trials on Ray Tune (default) or in this process")
     p.add_argument("--cpus-per-trial", type=float, default=None, help="CPUs per Tune trial (default 1)")
     p.add_argument("--gpus-per-trial", type=float, default=None, help="GPUs per Tune trial (default 0)")
+    p.add_argument("--max-failures", type=int, default=None,
+                   help="times Tune restarts a crashed trial from its last checkpoint (default 2; bad input and "
+                        "NaN losses are not retried)")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="ROUNDS",
+                   help="checkpoint each trial every N rounds (default 1; 0 = only at the end)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the results of a previous experiment in --out and start afresh (without it, "
+                        "rerunning with the same --out continues an interrupted experiment)")
     p.add_argument("--out", default=None, help="output directory: results, Tune storage, report, raymix.log "
                                                "(default raymix_results)")
     p.add_argument("--log", default=None, metavar="TRACKERS",
@@ -97,6 +122,10 @@ def _experiment(args: argparse.Namespace, methods: list[str] | None, seeds: list
         tune["cpus_per_trial"] = args.cpus_per_trial
     if args.gpus_per_trial is not None:
         tune["gpus_per_trial"] = args.gpus_per_trial
+    if args.max_failures is not None:
+        tune["max_failures"] = args.max_failures
+    if args.checkpoint_every is not None:
+        tune["checkpoint_frequency"] = args.checkpoint_every
     data["tune"] = tune
     if args.log is not None:
         data["log"] = _csv(args.log)
@@ -134,10 +163,11 @@ def _tracking_hints(cfg) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from raymix.experiment import run_experiment
+    from raymix.experiment import prepare_experiment, run_experiment
 
     cfg = _experiment(args, [args.method], [args.seed], "run")
-    (res,) = run_experiment(cfg, progress=_start(args, cfg.out))
+    prepared = prepare_experiment(cfg, overwrite=args.overwrite)  # before anything is written into --out
+    (res,) = run_experiment(cfg, progress=_start(args, cfg.out), prepared=prepared)
     final = res.final
     print(f"method {res.method} (seed {args.seed}): final run {final.spec.steps} steps, "
           f"{res.extra_steps} extra steps in {len(res.extra_runs)} extra runs")
@@ -160,16 +190,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from raymix.experiment import copy_experiment_file, run_experiment
+    from raymix.experiment import copy_experiment_file, prepare_experiment, run_experiment
     from raymix.report import comparison_markdown, write_report
 
-    seeds = [int(s) for s in _csv(args.seeds)] if args.seeds is not None else None
+    seeds = _seeds(args.seeds) if args.seeds is not None else None
     methods = _csv(args.methods) if args.methods is not None else None
     cfg = _experiment(args, methods, seeds, "compare")
+    prepared = prepare_experiment(cfg, overwrite=args.overwrite)  # before anything is written into --out
     progress = _start(args, cfg.out)
     if args.config:
         copy_experiment_file(args.config, cfg.out)
-    results = run_experiment(cfg, progress=progress)
+    results = run_experiment(cfg, progress=progress, prepared=prepared)
     print(comparison_markdown(results))
     write_report(cfg.out)
     print(f"\nreport: {cfg.out}/report.md", file=sys.stderr)
@@ -244,9 +275,24 @@ def _print_methods() -> int:
     return 0
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a scheduler's stop, ``kill``) takes the same clean path as Ctrl-C: temp folders removed, Tune
+    state saved, the resume hint printed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        def handler(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None:  # the console script, not an in-process call (tests keep their handlers)
+        _interrupt_on_sigterm()
     from raymix.logs import setup_logging
 
     setup_logging(None, verbose=getattr(args, "verbose", False))  # commands with --out add the log file
@@ -256,6 +302,19 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("raymix").error("%s", e, exc_info=True)  # the trace goes to the log file only
         print(f"raymix: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"raymix: interrupted; {_resume_hint(args)}", file=sys.stderr)
+        return 130
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    if args.command in ("run", "compare"):
+        where = repr(args.out) if getattr(args, "out", None) else "the output directory"
+        return (f"finished runs and the trials' last checkpoints are kept in {where}: run the same command "
+                "again (same --out, no --overwrite) to continue")
+    if args.command == "data":
+        return "nothing was written; run the same command again to build the shards"
+    return "run the same command again"
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ bad value, and which converts to / from plain dicts (JSON- and Tune-friendly) wi
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, TypeVar
@@ -98,7 +99,7 @@ def check_range(name: str, value: Any, lo: float | None = None, hi: float | None
         x = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    ok = x == x  # not NaN
+    ok = math.isfinite(x)  # not NaN, not ±inf (an infinite rate or size is never meant)
     if lo is not None:
         ok = ok and (x > lo if lo_open else x >= lo)
     if hi is not None:

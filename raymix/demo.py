@@ -80,7 +80,7 @@ def run_demo(out: str | Path = "raymix_demo", steps: int | None = None, executor
     )
     _say(f"[demo] S={S} steps per final run; methods: {', '.join(cfg.methods)} (restricted setting, tiny model)")
     t0 = time.perf_counter()
-    results = run_experiment(cfg, progress=progress or _say)
+    results = run_experiment(cfg, progress=progress or _say, overwrite=True)  # a demo trains afresh; its shards are kept
     table = comparison_markdown(results)
     print(table)
     text, plots = write_report(out)

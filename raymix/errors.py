@@ -66,3 +66,21 @@ class CheckpointError(RaymixError, RuntimeError):
 class RaymixWarning(UserWarning):
     """A warning that matters to the person running raymix (a bound on p, a too-short schedule, a slower
     attention fallback).  The CLI and :class:`raymix.progress.ExperimentProgress` show each message once."""
+
+
+class PlanError(ConfigError):
+    """A method's plan cannot run as configured (budgets, schedules, seeds, data, resources).
+
+    Raised by the plan check (:mod:`raymix.preflight`) before anything trains."""
+
+
+class ResourceError(PlanError):
+    """A trial asks for more CPUs or GPUs than any node of the cluster can ever offer."""
+
+
+class NonFiniteError(RaymixError, FloatingPointError):
+    """A training or evaluation loss (or a quantity derived from it) became NaN or infinite."""
+
+
+class ExperimentMismatchError(RaymixError, ValueError):
+    """An output directory holds the results of a different experiment."""

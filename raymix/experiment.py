@@ -11,6 +11,7 @@ Aioli for the full run (paper §6.2, Table 3).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from raymix.config import Config, check
-from raymix.errors import ConfigError
+from raymix.errors import ConfigError, ExperimentMismatchError
 from raymix.methods import MethodResult, MixingProblem, get_method, run_method
-from raymix.methods.driver import BackendSpec, LocalExecutor, backend_groups
+from raymix.methods.driver import BackendSpec, LocalExecutor
 from raymix.methods.registry import METHODS
 from raymix.progress import ExperimentProgress
 
@@ -50,7 +51,7 @@ class ExperimentConfig(Config):
 
     methods: tuple[str, ...] = ("stratified", "aioli")
     seeds: tuple[int, ...] = (0,)
-    total_steps: int = 1000
+    total_steps: int = 5000
     setting: str = "unrestricted"
     rounds: int = 10
     method_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -67,6 +68,9 @@ class ExperimentConfig(Config):
         for m in self.methods:
             parse_method(m)
         check(len(self.seeds) >= 1, "give at least one seed")
+        from raymix.preflight import check_seeds
+
+        check_seeds(self.seeds)
         check(self.executor in ("tune", "local"), f"executor must be 'tune' or 'local', got {self.executor!r}")
         if self.log:
             from raymix.tune.tracking import check_trackers
@@ -137,6 +141,83 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+#: Fields of :class:`ExperimentConfig` that do not change results (where and how trials run).
+PLACEMENT_FIELDS = ("out", "tune", "executor", "log")
+#: What an experiment writes under ``out`` (``--overwrite`` removes exactly these).
+OUTPUTS = ("experiment.json", "results", "tune", "report.md", "runs.csv", "rounds.csv", "proportions.png",
+           "raymix.log", "mlruns")
+
+
+def fingerprint(cfg: ExperimentConfig) -> str:
+    """SHA-256 of everything that determines the results (not where or how trials are placed), including the
+    identity of the data (the manifest's file checksums) for model backends."""
+    d = {k: v for k, v in cfg.to_dict().items() if k not in PLACEMENT_FIELDS}
+    if cfg.backend.kind == "model" and cfg.backend.shards:
+        manifest = Path(cfg.backend.shards) / "manifest.json"
+        if manifest.is_file():
+            d["data"] = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    keys = sorted((set(a) | set(b)) - set(PLACEMENT_FIELDS) - {"fingerprint"})
+    return [k for k in keys if a.get(k) != b.get(k)] or ["the data (shards rebuilt)"]
+
+
+def check_out_path(out: str | os.PathLike) -> Path:
+    """``out`` must be a directory (or not exist yet) that this process can write into."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is an existing file, not a directory; choose another --out")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {str(out)!r} is not writable ({str(probe)!r}: permission denied); choose a "
+                          "directory you can write to")
+    return out
+
+
+def prepare_out(cfg: ExperimentConfig, *, overwrite: bool = False) -> bool:
+    """Check that ``cfg.out`` can take this experiment; returns True when it holds an unfinished or finished
+    run of the *same* experiment (to be continued).  Writes nothing except with ``overwrite`` (which removes
+    the previous experiment's outputs, and only those)."""
+    out = check_out_path(cfg.out)
+    meta = out / "experiment.json"
+    if not meta.is_file():
+        stale = [name for name in ("results", "tune") if (out / name).exists()]
+        if stale and not overwrite:
+            raise ExperimentMismatchError(
+                f"--out {str(out)!r} holds {stale} but no experiment.json, so it cannot be continued safely; "
+                "choose a new --out or pass --overwrite to delete those outputs and start afresh")
+        if overwrite:
+            _remove_outputs(out)
+        return False
+    if overwrite:
+        _remove_outputs(out)
+        return False
+    try:
+        old = json.loads(meta.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ExperimentMismatchError(f"{str(meta)!r} is unreadable ({e}); choose a new --out or pass --overwrite "
+                                      "to start afresh") from None
+    if old.get("fingerprint") != fingerprint(cfg):
+        diff = _differences(old, cfg.to_dict())
+        raise ExperimentMismatchError(
+            f"--out {str(out)!r} holds a different experiment (differs in {', '.join(diff)}); choose a new --out, "
+            "or pass --overwrite to delete its results and start afresh")
+    return True
+
+
+def _remove_outputs(out: Path) -> None:
+    for name in OUTPUTS:
+        p = out / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
 def make_executor(cfg: ExperimentConfig, seed: int):
     """One executor per seed, shared by every method of that seed, so identical runs are trained once."""
     if cfg.executor == "local":
@@ -149,27 +230,72 @@ def make_executor(cfg: ExperimentConfig, seed: int):
     return TuneExecutor(cfg.backend, settings)
 
 
+@dataclass
+class Prepared:
+    """An experiment checked and ready to run: whether ``out`` holds a run of it to continue, and the plan check."""
+
+    resuming: bool
+    report: Any
+
+
+def prepare_experiment(cfg: ExperimentConfig, *, overwrite: bool = False) -> Prepared:
+    """Everything that must pass before anything is written or trained: ``cfg.out`` can take this experiment
+    (:func:`prepare_out`) and every (method, seed) plan is possible (:func:`raymix.preflight.check_experiment`)."""
+    from raymix.preflight import check_experiment
+
+    if overwrite:  # delete the previous experiment only once the new one has passed its checks
+        check_out_path(cfg.out)
+        report = check_experiment(cfg)
+        return Prepared(resuming=prepare_out(cfg, overwrite=True), report=report)
+    resuming = prepare_out(cfg)
+    return Prepared(resuming=resuming, report=check_experiment(cfg))
+
+
 def run_experiment(cfg: ExperimentConfig, *,
-                   progress: ExperimentProgress | Callable[[str], None] | None = None) -> list[MethodResult]:
+                   progress: ExperimentProgress | Callable[[str], None] | None = None,
+                   overwrite: bool = False, prepared: Prepared | None = None) -> list[MethodResult]:
     """Run every (method, seed) of ``cfg``; returns the results in order and writes them under ``cfg.out``.
+
+    Before anything trains or is written, the whole plan is checked and ``cfg.out`` must be new, empty, or
+    hold the same experiment (:func:`prepare_experiment`; pass ``prepared`` when done already).  The same
+    experiment is *continued*: finished (method, seed) results are loaded, not retrained, and on Tune finished
+    runs and interrupted trials are picked up from their checkpoints.  ``overwrite`` deletes a previous
+    experiment's outputs first.
 
     ``progress``: an :class:`~raymix.progress.ExperimentProgress` (live bars / periodic lines, fed by the
     executors every round), or a plain callable that receives one line per started/finished method."""
+    prepared = prepared or prepare_experiment(cfg, overwrite=overwrite)
     if isinstance(progress, ExperimentProgress):
         tracker, say = progress, progress.write
     else:
         tracker = ExperimentProgress(enabled=False)
         say = progress or tracker.write
-    groups = backend_groups(cfg.backend)
+    say(prepared.report.line())
+    groups = prepared.report.groups
     results = []
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(Path(cfg.out) / "experiment.json", cfg.to_dict())
+    _write_json_atomic(Path(cfg.out) / "experiment.json", {**cfg.to_dict(), "fingerprint": fingerprint(cfg)})
     tracker.start(len(cfg.seeds) * len(cfg.methods), desc=cfg.name)
     try:
         for seed in cfg.seeds:
-            executor = make_executor(cfg, int(seed))
-            executor.progress = tracker
+            executor = None
             for label in cfg.methods:
+                path = result_path(cfg.out, label, seed)
+                if prepared.resuming and path.is_file():
+                    res = MethodResult.from_dict(json.loads(path.read_text()))
+                    tracker.item_started(label, int(seed), groups)
+                    msg = (f"[{label} seed={seed}] finished earlier: avg test PPL {res.final.avg_test_ppl:.3f} "
+                           "(not trained again)")
+                    if say is tracker.write:
+                        tracker.item_finished(msg)
+                    else:
+                        say(msg)
+                        tracker.item_finished()
+                    results.append(res)
+                    continue
+                if executor is None:
+                    executor = make_executor(cfg, int(seed))
+                    executor.progress = tracker
                 name, handoff = parse_method(label)
                 problem = MixingProblem(groups=tuple(groups), total_steps=cfg.total_steps, seed=int(seed),
                                         setting=cfg.setting, with_aioli=handoff, rounds=cfg.rounds,

@@ -38,7 +38,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="(--hf) row field holding the group; dots for nesting (default: the SlimPajama schema)")
     b.add_argument("--hf-text-field", default="text", help="(--hf) row field holding the text (default: text)")
     b.add_argument("--out", required=True, metavar="OUT", help="output shard directory")
-    b.add_argument("--seq-len", type=int, default=256, help="tokens per packed window (default 256)")
+    b.add_argument("--seq-len", type=int, default=128,
+                   help="tokens per packed window (default 128: fits the default `tiny` preset's context, so "
+                        "`raymix run/compare` work on these shards with their defaults; larger presets take longer)")
     tok = b.add_mutually_exclusive_group()
     tok.add_argument("--vocab-size", type=int, default=None,
                      help="train a byte-level BPE of this size on the train documents (default 8192)")

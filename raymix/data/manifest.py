@@ -160,6 +160,30 @@ class Manifest:
                 raise
             raise ShardError(f"manifest is malformed ({type(exc).__name__}: {exc}); rebuild the shards") from exc
 
+    def check_consistent(self) -> None:
+        """Raise :class:`ShardError` unless groups, stats and files agree: every group has stats and at least one
+        file in every split, and no file or stat names a group or split the manifest does not list."""
+        where = "; the manifest was edited or the build is incomplete — rebuild with `raymix data build --overwrite`"
+        if not self.groups or len(set(self.groups)) != len(self.groups):
+            raise ShardError(f"manifest groups must be unique names, at least one, got {self.groups!r}{where}")
+        if not isinstance(self.seq_len, int) or self.seq_len < 2:
+            raise ShardError(f"manifest seq_len must be an integer >= 2, got {self.seq_len!r}{where}")
+        for split, per in self.stats.items():
+            missing = [g for g in self.groups if g not in per]
+            extra = sorted(set(per) - set(self.groups))
+            if missing or extra:
+                raise ShardError(f"manifest split {split!r} has counts for groups {sorted(per)} but lists groups "
+                                 f"{self.groups} (missing {missing}, not listed {extra}){where}")
+        have = {(f.split, f.group) for f in self.files}
+        stray = sorted({f"{f.split}/{f.group}" for f in self.files if f.group not in self.groups or
+                        f.split not in self.stats})
+        if stray:
+            raise ShardError(f"manifest lists files of {stray}, which are not among its groups {self.groups} / "
+                             f"splits {self.splits}{where}")
+        empty = [f"{s}/{g}" for s in self.splits for g in self.groups if (s, g) not in have]
+        if empty:
+            raise ShardError(f"manifest lists group(s) with no files: {empty}{where}")
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
@@ -232,9 +256,18 @@ def load_manifest(shards_dir: str | os.PathLike[str], *, verify: bool | str = Tr
             "last, so an interrupted build has none); rebuild with `raymix data build --overwrite`"
         )
     manifest = Manifest.from_json(path.read_text())
+    manifest.check_consistent()
     if split is not None:
         manifest.require_split(split)
     if verify:
+        for s in manifest.splits:
+            on_disk = {p.name[len("group="):] for p in (root / s).glob("group=*") if p.is_dir()}
+            unlisted = sorted(on_disk - set(manifest.groups))
+            if unlisted:
+                raise ShardError(
+                    f"{str(root / s)!r} holds shards of group(s) {unlisted} that the manifest does not list (it lists "
+                    f"{manifest.groups}): the manifest was edited or belongs to another build, and training would "
+                    "silently drop those groups — rebuild with `raymix data build --overwrite`")
         for entry in manifest.files:
             if split is not None and entry.split != split:
                 continue

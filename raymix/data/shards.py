@@ -169,6 +169,14 @@ def _check_args(seq_len: int, heldout_fraction: float, max_docs_per_group: int |
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output path {str(out)!r} is an existing file, not a directory; choose another --out")
+    probe = out if out.exists() else out.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"output path {str(out)!r} is not writable ({str(probe)!r}: permission denied); choose "
+                          "a directory you can write to")
     if not out.exists():
         return
     if not overwrite:
@@ -256,7 +264,10 @@ def build_shards(
     say(f"tokenizer: vocab_size {info.vocab_size}, eos {info.eos_token!r} = {info.eos_id}, sha256 {info.sha256[:12]}")
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    _remove_stale_temps(out)
+    # The builder's pid is in the name: a later build removes the temp folder of one that was killed (SIGKILL,
+    # power loss) before its own cleanup could run.
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         stats, files = _tokenize_and_pack(source, groups, codes, tok, info.eos_id, tmp, seq_len, rows_per_file,
@@ -281,6 +292,20 @@ def build_shards(
     total = sum(st.tokens for per in stats.values() for st in per.values())
     say(f"wrote {len(entries)} files, {total:,} tokens to {out}")
     return manifest
+
+
+def _remove_stale_temps(out: Path) -> None:
+    """Delete ``.{out}.tmp-{pid}-*`` folders of builds whose process no longer runs."""
+    for p in out.parent.glob(f".{out.name}.tmp-*"):
+        parts = p.name[len(f".{out.name}.tmp-"):].split("-")
+        if len(parts) != 2 or not parts[0].isdigit():
+            continue
+        try:
+            os.kill(int(parts[0]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's live process
 
 
 def _resolve_tokenizer(source: CorpusSource, groups: list[str], codes: dict[str, np.ndarray], tokenizer: Any,

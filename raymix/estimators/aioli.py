@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from raymix.backend import TrainingBackend
-from raymix.errors import ConfigError, FitError, MixtureError
+from raymix.errors import ConfigError, FitError, MixtureError, NonFiniteError
 from raymix.estimators.normalization import NORMALIZATIONS, normalize
 from raymix.solvers import egd_update
 
@@ -340,12 +340,21 @@ class AioliUpdater:
         A = np.asarray(A, dtype=float)
         if A.shape != (self.m, self.m):
             raise FitError(f"A must have shape ({self.m}, {self.m}), got {A.shape}")
+        if not np.isfinite(A).all():
+            raise NonFiniteError(f"the learned interaction matrix A^t is not finite ({A.tolist()}); the LearnParams "
+                                 "losses diverged — lower the learning rate; p is left at its last value")
         A_bar = normalize(A, self.normalization)
         if self.gamma is None:
-            self.p = egd_update(self.p, A_bar, self.eta)
+            p = egd_update(self.p, A_bar, self.eta)
         else:
-            self.ema = A_bar if self.ema is None else (1.0 - self.gamma) * A_bar + self.gamma * self.ema
-            self.p = egd_update(self.p0, self.ema, self.eta)
+            ema = A_bar if self.ema is None else (1.0 - self.gamma) * A_bar + self.gamma * self.ema
+            p = egd_update(self.p0, ema, self.eta)
+        if not np.isfinite(p).all():
+            raise NonFiniteError(f"the proportion update gave a non-finite p ({p.tolist()}) from A^t = {A.tolist()}; "
+                                 "lower eta or the learning rate")
+        if self.gamma is not None:
+            self.ema = ema
+        self.p = p
         self.rounds += 1
         return self.p.copy()
 

@@ -132,6 +132,11 @@ class MixingMethod(ABC):
     def plan(self, problem: MixingProblem) -> Plan:
         """Yield phases, receive their results, return the final run's spec."""
 
+    def for_plan_check(self) -> MixingMethod:
+        """The method as the plan check (:mod:`raymix.preflight`) dry-runs it: planning exactly the same runs,
+        but allowed to estimate more cheaply (e.g. fewer restarts of a law fit).  Default: the method itself."""
+        return self
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config.to_dict()})"
 

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from raymix.backend import TrainingBackend
+from raymix.backend import FiniteGuard, TrainingBackend
 from raymix.config import Config, check
-from raymix.errors import CheckpointError, ConfigError
+from raymix.errors import CheckpointError, ConfigError, NonFiniteError
 from raymix.methods.base import Executor, MixingProblem, Phase
 from raymix.methods.policies import build_policy
 from raymix.methods.runs import RoundReport, RunResult, RunSpec
@@ -99,7 +99,8 @@ class RunDriver:
     def __init__(self, spec: RunSpec, backend: TrainingBackend, *, handoff_state: dict[str, Any] | None = None,
                  reference_state: dict[str, Any] | None = None) -> None:
         self.spec = spec
-        self.backend = backend
+        # Every loss the run sees is checked: a NaN/inf stops the run with NonFiniteError instead of reaching p.
+        self.backend = backend if isinstance(backend, FiniteGuard) else FiniteGuard(backend)
         if handoff_state is not None:
             self.backend.load_state_dict(handoff_state["backend"])
             if self.backend.step > spec.steps:
@@ -120,7 +121,10 @@ class RunDriver:
         if self.done:
             raise ConfigError(f"run {self.spec.name!r} is already complete at step {self.backend.step}")
         t0 = time.perf_counter()
-        report = self.policy.run_round(self.backend)
+        try:
+            report = self.policy.run_round(self.backend)
+        except NonFiniteError as e:
+            raise NonFiniteError(f"run {self.spec.name!r} stopped: {e}") from None
         self.history.append(report)
         self.wall_time_s += time.perf_counter() - t0
         return report
@@ -136,8 +140,11 @@ class RunDriver:
         """Final (val, test) per-group losses on the full cached evaluation sets (computed once)."""
         if self._final is None:
             t0 = time.perf_counter()
-            val = self.backend.evaluate("val")
-            test = self.backend.evaluate("test")
+            try:
+                val = self.backend.evaluate("val")
+                test = self.backend.evaluate("test")
+            except NonFiniteError as e:
+                raise NonFiniteError(f"run {self.spec.name!r} stopped: {e}") from None
             self.wall_time_s += time.perf_counter() - t0
             self._final = ([float(x) for x in val], [float(x) for x in test])
         return self._final
@@ -179,6 +186,14 @@ class LocalExecutor(Executor):
         self.states: dict[str, dict[str, Any]] = {}
         self.results: dict[str, RunResult] = {}
 
+    def build_backend(self, spec: RunSpec) -> TrainingBackend:
+        """A fresh backend for ``spec`` (overridden by the plan check, which trains a stand-in)."""
+        return build_backend(self.backend_spec, spec)
+
+    def reference_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """What ``set_reference`` needs from a finished run's stored state."""
+        return reference_model_state(self.backend_spec, state)
+
     def run_phase(self, phase: Phase, problem: MixingProblem) -> list[RunResult]:
         out = []
         todo = [s for s in phase.runs if not (s.name in self.results and self.results[s.name].spec == s)]
@@ -195,10 +210,10 @@ class LocalExecutor(Executor):
             if spec.reference_from is not None and spec.reference_from not in self.states:
                 raise CheckpointError(f"run {spec.name!r} needs reference run {spec.reference_from!r}, "
                                       f"which has not finished; finished runs: {sorted(self.states)}")
-            backend = build_backend(self.backend_spec, spec)
+            backend = self.build_backend(spec)
             ref = None
             if spec.reference_from is not None:
-                ref = reference_model_state(self.backend_spec, self.states[spec.reference_from])
+                ref = self.reference_state(self.states[spec.reference_from])
             handoff = self.states.get(spec.resume_from) if spec.resume_from else None
             driver = RunDriver(spec, backend, handoff_state=handoff, reference_state=ref)
             if handoff is not None and driver.done:

@@ -102,6 +102,10 @@ class DataMixingLaws(MixingMethod):
     config_cls = DMLConfig
     extra_runs = "10"
 
+    def for_plan_check(self) -> DataMixingLaws:
+        # One L-BFGS start instead of 20: the fit only moves the final run's p, never which runs are trained.
+        return type(self)(self.config.replace(restarts=1))
+
     def plan(self, problem: MixingProblem) -> Plan:
         n = None if self.config.runs is None else max(int(self.config.runs), problem.m + 1)
         points = default_cover(problem.m, n, seed=problem.seed)

@@ -8,9 +8,11 @@ DoReMi references (``reference_from``); the executor passes their Tune checkpoin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from raymix.errors import CheckpointError, RaymixError
 from raymix.logs import tame_ray_loggers
 from raymix.methods.base import Executor, MixingProblem, Phase
 from raymix.methods.driver import BackendSpec, start_step
-from raymix.methods.runs import RunResult
+from raymix.methods.runs import RunResult, RunSpec
 from raymix.tune.trainable import MixingTrainable
 
 
@@ -36,8 +38,8 @@ class TuneSettings(Config):
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent_trials: int | None = None
-    checkpoint_frequency: int = 0
-    max_failures: int = 0
+    checkpoint_frequency: int = 1
+    max_failures: int = 2
     verbose: int = 0
     ray_init: dict[str, Any] = field(default_factory=dict)
     #: experiment trackers fed by Tune's logger callbacks: any of "tensorboard", "mlflow", "wandb"
@@ -50,8 +52,12 @@ class TuneSettings(Config):
     def validate(self) -> None:
         check(float(self.cpus_per_trial) > 0, f"cpus_per_trial must be > 0, got {self.cpus_per_trial!r}")
         check(float(self.gpus_per_trial) >= 0, f"gpus_per_trial must be >= 0, got {self.gpus_per_trial!r}")
-        check(int(self.checkpoint_frequency) >= 0,
-              f"checkpoint_frequency must be >= 0 rounds, got {self.checkpoint_frequency!r}")
+        check(_is_int(self.checkpoint_frequency) and int(self.checkpoint_frequency) >= 0,
+              f"checkpoint_frequency (--checkpoint-every) must be an integer >= 0 rounds, got "
+              f"{self.checkpoint_frequency!r}")
+        check(_is_int(self.max_failures) and int(self.max_failures) >= -1,
+              f"max_failures (--max-failures) must be an integer >= 0 (or -1: retry for ever), got "
+              f"{self.max_failures!r}")
         from raymix.tune.tracking import check_trackers
 
         check_trackers(self.log)
@@ -63,6 +69,10 @@ class TuneSettings(Config):
         from raymix.data.streaming import data_resources
 
         return data_resources(float(self.cpus_per_trial), float(self.gpus_per_trial))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def ensure_ray(**init_kwargs: Any) -> None:
@@ -91,16 +101,79 @@ def _trial_name(trial: Any) -> str:
     return f"{trial.config['trial']['run']['name']}_{trial.trial_id}"
 
 
-class TuneExecutor(Executor):
-    """Runs each phase as a Tune experiment; keeps finished runs' checkpoint paths for later phases."""
+def _spec_key(spec: RunSpec, trial: dict[str, Any]) -> str:
+    """Identity of a run as trained: its whole spec plus the checkpoints it starts from."""
+    blob = json.dumps({"run": spec.to_dict(), "handoff": trial.get("handoff"), "reference": trial.get("reference")},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def __init__(self, backend: BackendSpec | None = None, settings: TuneSettings | None = None) -> None:
+
+def _error_class(name: str) -> type[RaymixError]:
+    from raymix import errors
+
+    cls = getattr(errors, str(name), None)
+    return cls if isinstance(cls, type) and issubclass(cls, RaymixError) else RaymixError
+
+
+class TrialsInterrupted(KeyboardInterrupt):
+    """Tune stopped the phase on Ctrl-C after saving its state; rerunning the experiment restores it."""
+
+
+class TuneExecutor(Executor):
+    """Runs each phase as a Tune experiment; keeps finished runs' checkpoint paths for later phases.
+
+    Resumable: every finished run is recorded in ``<storage>/<experiment>.runs/`` (its result and checkpoint
+    path), so a new executor with the same settings does not train it again; a phase's Tune experiment is
+    named after its runs, so a phase interrupted midway (driver killed, Ctrl-C) is continued with
+    ``Tuner.restore`` — finished trials are kept, unfinished ones resume from their last checkpoint.
+    """
+
+    def __init__(self, backend: BackendSpec | None = None, settings: TuneSettings | None = None,
+                 trainable: type[MixingTrainable] | None = None) -> None:
         self.backend_spec = backend or BackendSpec()
         self.settings = settings or TuneSettings()
+        #: the Tune trainable of every trial (a MixingTrainable subclass may add callbacks or instrumentation)
+        self.trainable = trainable or MixingTrainable
         self.checkpoints: dict[str, str] = {}
         self.results: dict[str, RunResult] = {}
         self.experiment_dirs: list[str] = []
+        #: runs taken from the record of an earlier executor instead of being trained
+        self.reused: list[str] = []
 
+    # ------------------------------------------------------------------ storage
+    @property
+    def storage(self) -> str:
+        s = self.settings.storage_path
+        return os.path.abspath(os.path.expanduser(s)) if "://" not in s else s
+
+    def _journal_dir(self) -> Path | None:
+        if "://" in self.storage:
+            return None  # remote storage: Tune's own experiment state is the record
+        return Path(self.storage) / f"{_safe(self.settings.experiment)}.runs"
+
+    def _recorded(self, key: str) -> RunResult | None:
+        d = self._journal_dir()
+        path = d / f"{key}.json" if d is not None else None
+        if path is None or not path.is_file():
+            return None
+        try:
+            rr = RunResult.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # a damaged record: train the run again
+        if rr.checkpoint is None or ("://" not in rr.checkpoint and not Path(rr.checkpoint).is_dir()):
+            return None  # its checkpoint is gone: train again rather than hand off from nothing
+        return rr
+
+    def _record(self, key: str, rr: RunResult) -> None:
+        d = self._journal_dir()
+        if d is None:
+            return
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f"{key}.json.tmp"
+        tmp.write_text(json.dumps(rr.to_dict()))
+        os.replace(tmp, d / f"{key}.json")
+
+    # ------------------------------------------------------------------ phases
     def _trial(self, spec) -> dict[str, Any]:
         def path(name: str | None) -> str | None:
             if name is None:
@@ -112,15 +185,27 @@ class TuneExecutor(Executor):
 
         return {"run": spec.to_dict(), "handoff": path(spec.resume_from), "reference": path(spec.reference_from)}
 
+    def _accept(self, rr: RunResult) -> None:
+        self.checkpoints[rr.spec.name] = rr.checkpoint  # type: ignore[assignment]
+        self.results[rr.spec.name] = rr
+
     def run_phase(self, phase: Phase, problem: MixingProblem) -> list[RunResult]:
-        # Runs identical to finished ones (e.g. the sweep that "X" and "aioli+X" share) are not trained again.
-        todo = [spec for spec in phase.runs
-                if spec.name not in self.results or self.results[spec.name].spec != spec]
+        todo = []
+        for spec in phase.runs:
+            # Runs identical to finished ones (e.g. the sweep that "X" and "aioli+X" share) are not trained again.
+            if spec.name in self.results and self.results[spec.name].spec == spec:
+                continue
+            recorded = self._recorded(_spec_key(spec, self._trial(spec)))
+            if recorded is not None and recorded.spec == spec:
+                self._accept(recorded)
+                self.reused.append(spec.name)
+                continue
+            todo.append(spec)
         if todo:
             if self.progress is not None:
                 self.progress.phase_started(phase.name, [(s.name, start_step(s, self.results), s.steps) for s in todo])
             try:
-                self._fit(Phase(phase.name, todo), problem)
+                self._fit(phase, todo, problem)
             finally:
                 if self.progress is not None:
                     self.progress.phase_finished()
@@ -138,44 +223,77 @@ class TuneExecutor(Executor):
             callbacks += tracking_callbacks(s.log, out, s.tracking_name or s.experiment, tags)
         return callbacks
 
-    def _fit(self, phase: Phase, problem: MixingProblem) -> None:
+    def _fit(self, phase: Phase, todo: list[RunSpec], problem: MixingProblem) -> None:
+        from raymix.preflight import check_trial_resources, node_capacity
+
         s = self.settings
         ensure_ray(**s.ray_init)
-        trials = [self._trial(spec) for spec in phase.runs]
-        # numbered: phases of different methods may share a name ("final") within one executor
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{s.experiment}-{len(self.experiment_dirs):02d}-{phase.name}")
-        storage = os.path.abspath(os.path.expanduser(s.storage_path)) if "://" not in s.storage_path else s.storage_path
-        tuner = tune.Tuner(
-            tune.with_resources(MixingTrainable, s.resources()),
-            param_space={"trial": tune.grid_search(trials), "backend": self.backend_spec.to_dict()},
-            tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=s.max_concurrent_trials,
-                                        trial_name_creator=_trial_name),
-            run_config=tune.RunConfig(
-                name=safe, storage_path=storage, stop={"done": True}, verbose=s.verbose,
-                callbacks=self._callbacks(phase, problem, storage),
-                checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True, num_to_keep=2,
-                                                        checkpoint_frequency=int(s.checkpoint_frequency)),
-                failure_config=tune.FailureConfig(max_failures=int(s.max_failures)),
-            ),
-        )
+        check_trial_resources(s.to_dict(), capacity=node_capacity())
+        trials = [self._trial(spec) for spec in todo]
+        keys = [_spec_key(spec, t) for spec, t in zip(todo, trials)]
+        # Named after its runs: rerunning an interrupted experiment finds this phase's Tune state again.
+        digest = hashlib.sha256("".join(sorted(keys)).encode()).hexdigest()[:8]
+        name = _safe(f"{s.experiment}-{phase.name}-{digest}")
+        storage = self.storage
+        trainable = tune.with_resources(self.trainable, s.resources())
+        path = f"{storage.rstrip('/')}/{name}"
         if s.verbose == 0:
             # Tune's new console output prints experiment tables even at verbose=0; the legacy one is silent.
             os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        if tune.Tuner.can_restore(path):
+            tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+            # Callbacks hold this process's progress display and trackers: give the restored run the live ones.
+            local = getattr(tuner, "_local_tuner", None)
+            if local is not None:
+                local.get_run_config().callbacks = self._callbacks(phase, problem, storage)
+        else:
+            if "://" not in path and Path(path).exists():
+                shutil.rmtree(path)  # a phase killed before Tune saved any state: nothing to continue
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"trial": tune.grid_search(trials), "backend": self.backend_spec.to_dict()},
+                tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=s.max_concurrent_trials,
+                                            trial_name_creator=_trial_name),
+                run_config=tune.RunConfig(
+                    name=name, storage_path=storage, stop={"done": True}, verbose=s.verbose,
+                    callbacks=self._callbacks(phase, problem, storage),
+                    checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True, num_to_keep=2,
+                                                            checkpoint_frequency=int(s.checkpoint_frequency)),
+                    failure_config=tune.FailureConfig(max_failures=int(s.max_failures)),
+                ),
+            )
         grid = tuner.fit()
         self.experiment_dirs.append(str(Path(grid.experiment_path)))
+        unfinished = []
+        by_key = dict(zip(keys, todo))
         for res in grid:
+            metrics = res.metrics or {}
+            run = (res.config or {}).get("trial", {}).get("run", {}).get("name", "?")
+            if metrics.get("raymix_error"):
+                raise _error_class(metrics.get("raymix_error_type"))(
+                    f"run {run!r} of phase {phase.name!r} failed: {metrics['raymix_error']}")
             if res.error is not None:
-                # the root cause (e.g. a RaymixError raised in the trial) is the last line worth quoting
+                # the root cause is the last line worth quoting
                 cause = str(res.error).strip().splitlines()
-                raise RaymixError(f"a trial of phase {phase.name!r} failed: {cause[-1] if cause else res.error!r} "
-                                  f"(full trace under {grid.experiment_path})")
-            name = res.config["trial"]["run"]["name"]
-            if "run_result" not in (res.metrics or {}):
-                raise RaymixError(f"trial for run {name!r} ended without a final result (metrics: "
-                                  f"{sorted(res.metrics or {})})")
-            rr = RunResult.from_dict(json.loads(res.metrics["run_result"]))
+                raise RaymixError(f"a trial of phase {phase.name!r} failed {int(s.max_failures) + 1} time(s): "
+                                  f"{cause[-1] if cause else res.error!r} (full trace under {grid.experiment_path})")
+            if "run_result" not in metrics:
+                unfinished.append(run)
+                continue
+            rr = RunResult.from_dict(json.loads(metrics["run_result"]))
             if res.checkpoint is None:
-                raise CheckpointError(f"trial for run {name!r} left no checkpoint")
+                raise CheckpointError(f"trial for run {run!r} left no checkpoint")
             rr.checkpoint = checkpoint_uri(res.checkpoint)
-            self.checkpoints[name] = rr.checkpoint
-            self.results[name] = rr
+            key = _spec_key(rr.spec, {"handoff": res.config["trial"].get("handoff"),
+                                      "reference": res.config["trial"].get("reference")})
+            self._accept(rr)
+            if key in by_key:
+                self._record(key, rr)
+        if unfinished:
+            # Tune returns early only when it was interrupted (Ctrl-C / SIGUSR1) after saving its state.
+            raise TrialsInterrupted(f"phase {phase.name!r} was interrupted with runs {unfinished} unfinished; "
+                                    f"their state is saved under {grid.experiment_path}")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from ray import tune
 
-from raymix.errors import CheckpointError, RaymixWarning
+from raymix.errors import CheckpointError, RaymixError, RaymixWarning
 from raymix.methods.driver import BackendSpec, RunDriver, build_backend, reference_model_state
 from raymix.methods.runs import RunSpec
 from raymix.tune.searchers import mixture_from_space
@@ -95,8 +95,15 @@ class MixingTrainable(tune.Trainable):
 
     def setup(self, config: dict[str, Any]) -> None:
         self._warnings: list[str] = []
-        with self._forwarding_warnings():
-            self._setup(config)
+        # Bad input and NaN losses are deterministic: a retry from the last checkpoint would fail the same way.
+        # They are reported as the trial's last result (``raymix_error``) instead of raised, so Tune's
+        # max_failures retries only real faults (a killed process, a lost node, an out-of-memory kill).
+        self.error: RaymixError | None = None
+        try:
+            with self._forwarding_warnings():
+                self._setup(config)
+        except RaymixError as e:
+            self.error = e
 
     def _setup(self, config: dict[str, Any]) -> None:
         threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or None
@@ -119,6 +126,16 @@ class MixingTrainable(tune.Trainable):
         self.groups = list(backend.groups)
 
     def step(self) -> dict[str, Any]:
+        if self.error is None:
+            try:
+                return self._step()
+            except RaymixError as e:
+                self.error = e
+        run = self.config.get("trial", {}).get("run", {}).get("name")
+        return {"run": run, "done": True, "raymix_error": str(self.error),
+                "raymix_error_type": type(self.error).__name__}
+
+    def _step(self) -> dict[str, Any]:
         d = self.driver
         out: dict[str, Any] = {"run": self.spec.name, "role": self.spec.role}
         if not d.done:
@@ -149,6 +166,8 @@ class MixingTrainable(tune.Trainable):
         return out
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
+        if self.error is not None:
+            return  # a failed run has nothing worth resuming; its last result carries the error
         save_state(self.driver.state_dict(), checkpoint_dir)
 
     def load_checkpoint(self, checkpoint: str | dict | None) -> None:
