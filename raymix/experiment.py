@@ -115,6 +115,7 @@ def load_experiment_file(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"experiment file {str(p)!r} must hold a mapping of ExperimentConfig fields, "
                           f"got {type(data).__name__}")
+    data.pop("fingerprint", None)  # derived, written into experiment.json beside the fields (see fingerprint())
     return data
 
 

@@ -51,24 +51,25 @@ def test_late_failures_are_now_early(tmp_path, capsys, no_training, argv, needle
 
 
 def test_the_check_runs_the_policies_own_schedule_code(monkeypatch, tmp_path):
-    """The dry run calls AioliPolicy's segment schedule itself, so it can never disagree with training."""
+    """The dry run asks AioliPolicy for its round/segment schedule itself, so it can never disagree with training."""
     calls = []
-    real = AioliPolicy._segment_steps
+    real = AioliPolicy.schedule
 
-    def spy(self, round_len):
-        calls.append(round_len)
-        return real(self, round_len)
+    def spy(self):
+        plans = real(self)
+        calls.append(plans[self.round].segment_steps)
+        return plans
 
-    monkeypatch.setattr(AioliPolicy, "_segment_steps", spy)
+    monkeypatch.setattr(AioliPolicy, "schedule", spy)
     cfg = ExperimentConfig(methods=("aioli",), total_steps=2000, backend=BackendSpec(), out=str(tmp_path / "o"))
     check_experiment(cfg)
-    assert len(calls) == 20  # T = 20 rounds, each asking the policy for its LearnParams segments
+    assert len(calls) == 20 and min(calls) >= 1  # T = 20 rounds, each asking the policy for its segments
 
-    def refuse(self, round_len):
-        raise ConfigError(f"segments refused for a round of {round_len} steps")
+    def refuse(self):
+        raise ConfigError(f"schedule refused for a dynamic phase from step {self.dyn_start}")
 
-    monkeypatch.setattr(AioliPolicy, "_segment_steps", refuse)
-    with pytest.raises(PlanError, match="'aioli' .*segments refused for a round of 100 steps"):
+    monkeypatch.setattr(AioliPolicy, "schedule", refuse)
+    with pytest.raises(PlanError, match="'aioli' .*schedule refused for a dynamic phase from step 0"):
         check_experiment(cfg)
 
 

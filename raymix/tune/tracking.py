@@ -35,7 +35,14 @@ class ProgressCallback(tune.Callback):
     def __init__(self, progress: Any) -> None:
         self.progress = progress
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks into the experiment state; the live display (a terminal stream) stays here.
+        # A restored experiment gets a new callback from the executor (raymix.tune.executor).
+        return {**self.__dict__, "progress": None}
+
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if self.progress is None:
+            return
         for msg in json.loads(result.get("warnings") or "[]"):
             self.progress.warn(msg)
         if "run" not in result or "step" not in result:
