@@ -13,7 +13,13 @@
    runs (``aioli+dml`` / ``aioli+grid_search``).  Figure: average test PPL, and its paired difference vs
    stratified (mean ± standard error over seeds).
 
-Run: ``.venv/bin/python benchmarks/aioli_fidelity.py [--seeds 5]`` (pure numpy, under a minute on one core).
+3. Evaluation windows (``--shards DIR``, real shards, e.g. the demo's ``raymix_demo/shards``): how many
+   held-out documents per group the cached validation set (``--cached`` windows) and LearnParams' subset
+   (``--subset`` windows of it) cover — drawn spread over documents (raymix now) vs the first windows in
+   file order (raymix before).
+
+Run: ``.venv/bin/python benchmarks/aioli_fidelity.py [--seeds 5] [--shards DIR]`` (1–2 numpy-only, seconds to a
+minute on one core).
 """
 
 from __future__ import annotations
@@ -154,12 +160,38 @@ def start_figures(seeds: range) -> None:
                       f"   (p_method on a face in {faces}/{len(seeds)} seeds)")
 
 
+# --- 3. evaluation windows --------------------------------------------------------------------------------
+def eval_coverage(shards: str, cached: int, subset: int) -> None:
+    from raymix.data.manifest import load_manifest
+    from raymix.data.reader import load_eval_documents, load_eval_set, read_group_windows, window_documents
+    from raymix.model.evaluation import GroupEvaluator
+
+    man = load_manifest(shards)
+    spread = load_eval_set(shards, "val", cached, manifest=man)
+    docs_of_cached = load_eval_documents(shards, "val", cached, manifest=man)
+    ev = GroupEvaluator(man.groups, {"val": spread}, documents={"val": docs_of_cached}, subset_seed=0)
+    print(f"3. documents covered per group, val split of {shards} (cached {cached} windows, subset {subset}; "
+          "spread vs first windows)")
+    for g, idx in zip(man.groups, ev.subset("val", subset)):
+        every = read_group_windows(shards, "val", g, manifest=man)
+        docs = window_documents(every, man.eos_id)
+        rows = np.array([int(np.flatnonzero((every == w).all(axis=1))[0]) for w in spread[g]])
+        print(f"   {g:<12} {len(every):>5} windows of {docs.max() + 1:>3} documents | cached: "
+              f"{len(set(docs[rows]))} vs {len(set(docs[:cached]))} | subset: {len(set(docs[rows[idx]]))} vs "
+              f"{len(set(docs[:subset]))}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--only", choices=("segments", "start"), default=None)
+    ap.add_argument("--only", choices=("segments", "start", "eval"), default=None)
+    ap.add_argument("--shards", default=None, help="real shards for the evaluation-window figures (3.)")
+    ap.add_argument("--cached", type=int, default=64, help="cached validation windows per group (the demo's 64)")
+    ap.add_argument("--subset", type=int, default=8, help="LearnParams subset per group (AioliConfig default 8)")
     args = ap.parse_args()
     seeds = range(args.seeds)
+    if args.only in (None, "eval") and args.shards:
+        eval_coverage(args.shards, args.cached, args.subset)
     if args.only in (None, "segments"):
         segment_figures(seeds)
     if args.only in (None, "start"):

@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 from raymix.data.manifest import Manifest, load_manifest
 from raymix.errors import ConfigError, ShardError
 
-__all__ = ["load_eval_set", "read_group_windows", "spread_subset", "window_documents", "windows_from_table"]
+__all__ = ["load_eval_documents", "load_eval_set", "read_group_windows", "spread_subset", "window_documents",
+           "windows_from_table"]
 
 
 def windows_from_table(table: pa.Table | pa.RecordBatch, seq_len: int) -> np.ndarray:
@@ -105,6 +106,28 @@ def stable_key(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
+def _eval_rows(shards_dir: str | os.PathLike[str], split: str, group: str, n: int | None,
+               manifest: Manifest) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All windows of (split, group), the sorted rows of the evaluation set among them, and every window's
+    document (``window_documents``)."""
+    windows = read_group_windows(shards_dir, split, group, manifest=manifest)
+    docs = window_documents(windows, manifest.eos_id)
+    rows = np.arange(len(windows))
+    if n is not None and len(windows) > n:
+        rows = spread_subset(docs, n, np.random.default_rng([int(manifest.seed), stable_key(split), stable_key(group)]))
+    return windows, rows, docs
+
+
+def _eval_args(shards_dir, split, max_examples_per_group, groups, manifest) -> tuple[Manifest, list[str]]:
+    if max_examples_per_group is not None and (not isinstance(max_examples_per_group, int)
+                                               or max_examples_per_group < 1):
+        raise ConfigError(f"max_examples_per_group={max_examples_per_group!r} must be a positive int or None")
+    if manifest is None:
+        manifest = load_manifest(shards_dir, split=split)
+    manifest.require_split(split)
+    return manifest, (manifest.groups if groups is None else list(groups))
+
+
 def load_eval_set(shards_dir: str | os.PathLike[str], split: str = "val", max_examples_per_group: int | None = None,
                   *, groups: Sequence[str] | None = None, manifest: Manifest | None = None) -> dict[str, np.ndarray]:
     """The fixed evaluation set: ``{group: (n_g, seq_len) int32}``.
@@ -116,18 +139,23 @@ def load_eval_set(shards_dir: str | os.PathLike[str], split: str = "val", max_ex
 
     Raises :class:`~raymix.errors.SplitNotFoundError` for a split that was not built.
     """
-    if max_examples_per_group is not None and (not isinstance(max_examples_per_group, int)
-                                               or max_examples_per_group < 1):
-        raise ConfigError(f"max_examples_per_group={max_examples_per_group!r} must be a positive int or None")
-    if manifest is None:
-        manifest = load_manifest(shards_dir, split=split)
-    manifest.require_split(split)
-    names = manifest.groups if groups is None else list(groups)
+    manifest, names = _eval_args(shards_dir, split, max_examples_per_group, groups, manifest)
     out = {}
     for g in names:
-        windows = read_group_windows(shards_dir, split, g, manifest=manifest)
-        if max_examples_per_group is not None and len(windows) > max_examples_per_group:
-            rng = np.random.default_rng([int(manifest.seed), stable_key(split), stable_key(g)])
-            windows = windows[spread_subset(window_documents(windows, manifest.eos_id), max_examples_per_group, rng)]
-        out[g] = windows
+        windows, rows, _ = _eval_rows(shards_dir, split, g, max_examples_per_group, manifest)
+        out[g] = windows[rows] if len(rows) < len(windows) else windows
+    return out
+
+
+def load_eval_documents(shards_dir: str | os.PathLike[str], split: str = "val",
+                        max_examples_per_group: int | None = None, *, groups: Sequence[str] | None = None,
+                        manifest: Manifest | None = None) -> dict[str, np.ndarray]:
+    """``{group: (n_g,) int64}``: the held-out document of every window :func:`load_eval_set` returns (same
+    arguments).  A capped set is not contiguous, so its documents cannot be recounted from its own EOS tokens;
+    ``GroupEvaluator(documents=...)`` draws its subsets spread over these."""
+    manifest, names = _eval_args(shards_dir, split, max_examples_per_group, groups, manifest)
+    out = {}
+    for g in names:
+        _, rows, docs = _eval_rows(shards_dir, split, g, max_examples_per_group, manifest)
+        out[g] = docs[rows]
     return out

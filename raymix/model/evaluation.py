@@ -52,18 +52,22 @@ class GroupEvaluator:
         batch_size: windows per forward pass.
         max_examples: cap on the windows kept per group (the first ones); None keeps all.
         vocab_size: if given, every cached token id is checked against it once, up front.
-        eos_id: the end-of-document token, to find the documents of the cached windows for the
+        eos_id: the end-of-document token, to find the documents of *contiguous* cached windows for the
             ``max_examples`` subsets (:func:`spread_subset`); None treats every window as its own document.
+        documents: ``{split: {group: (n_g,) ints}}``, the document of every cached window — given, it replaces
+            the EOS count (needed when the cached windows are themselves a spread sample: ``load_eval_documents``).
         subset_seed: seed of those subsets (the run's seed: fixed per run, identical on resume).
     """
 
     def __init__(self, groups: Sequence[str], eval_sets: Mapping[str, Mapping[str, np.ndarray]], *,
                  device: torch.device | str = "cpu", batch_size: int = 16, max_examples: int | None = None,
-                 vocab_size: int | None = None, eos_id: int | None = None, subset_seed: int = 0) -> None:
+                 vocab_size: int | None = None, eos_id: int | None = None,
+                 documents: Mapping[str, Mapping[str, np.ndarray]] | None = None, subset_seed: int = 0) -> None:
         self.groups = tuple(groups)
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self.subset_seed = int(subset_seed)
+        documents_in = documents
         self._windows: dict[str, list[torch.Tensor]] = {}
         self._documents: dict[str, list[np.ndarray]] = {}
         self._subsets: dict[tuple[str, int], list[np.ndarray]] = {}
@@ -74,19 +78,25 @@ class GroupEvaluator:
             raise DataError(f"evaluation sets name groups {unknown} that are not among the trained groups "
                             f"{list(self.groups)}; build them from the same shards")
         for split, sets in eval_sets.items():
-            per_group, documents, lengths = [], [], set()
+            per_group, doc_list, lengths = [], [], set()
             for g in self.groups:
                 arr = np.asarray(sets.get(g, np.zeros((0, 2), dtype=np.int64)))
                 if arr.ndim != 2:
                     raise DataError(f"evaluation windows of split {split!r}, group {g!r} must be a 2-D (n, seq_len) "
                                     f"array, got shape {arr.shape}")
+                given = (documents_in or {}).get(split, {}).get(g)
+                if given is not None:
+                    given = np.asarray(given, dtype=np.int64)
+                    if given.shape != (len(arr),):
+                        raise DataError(f"documents of split {split!r}, group {g!r} name {given.size} windows, the "
+                                        f"set has {len(arr)}; pass one document id per window")
                 if max_examples is not None:
                     arr = arr[:max_examples]
                 if len(arr):
                     lengths.add(arr.shape[1])
                     if vocab_size is not None:
                         check_token_ids(arr, vocab_size)
-                documents.append(window_documents(arr, eos_id))
+                doc_list.append(window_documents(arr, eos_id) if given is None else given[: len(arr)])
                 # Own copy: the caller's arrays may be read-only memory maps, and the cache must not change under us.
                 per_group.append(torch.from_numpy(np.array(arr, dtype=np.int64)).to(self.device))
             if len(lengths) > 1:
@@ -96,7 +106,7 @@ class GroupEvaluator:
                 raise DataError(f"evaluation windows of split {split!r} have seq_len {min(lengths)}; need >= 2 "
                                 f"tokens to form one next-token target")
             self._windows[split] = per_group
-            self._documents[split] = documents
+            self._documents[split] = doc_list
 
     @property
     def splits(self) -> tuple[str, ...]:

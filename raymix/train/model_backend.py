@@ -81,12 +81,15 @@ class ModelBackend(TrainingBackend):
         val_source: batches of the validation split for DoGE's validation part of a proxy batch.
         eos_id: end-of-document token of the shards: subset evaluations (``evaluate(max_examples=N)``) draw
             their N windows spread over documents, seeded by the run's seed (``GroupEvaluator``).
+        eval_documents: ``{split: {group: (n,) ints}}`` the document of every window of ``eval_sets``
+            (``raymix.data.reader.load_eval_documents``); needed when ``eval_sets`` are a spread sample.
     """
 
     def __init__(self, groups: Sequence[str], model_config: ModelConfig | str | dict[str, Any],
                  train_config: TrainConfig | dict[str, Any], train_source: BatchSource,
                  eval_sets: Mapping[str, Mapping[str, np.ndarray]], val_source: BatchSource | None = None, *,
-                 eos_id: int | None = None) -> None:
+                 eos_id: int | None = None,
+                 eval_documents: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> None:
         self.groups = tuple(groups)
         if len(self.groups) < 1 or len(set(self.groups)) != len(self.groups):
             raise ConfigError(f"groups must be unique names, at least one, got {list(self.groups)}")
@@ -120,7 +123,7 @@ class ModelBackend(TrainingBackend):
                                              warmup_steps=tc.effective_warmup_steps, total_steps=tc.total_steps)
         self.evaluator = GroupEvaluator(self.groups, eval_sets, device=self.device, batch_size=tc.eval_batch_size,
                                         max_examples=tc.eval_examples, vocab_size=self.model_config.vocab_size,
-                                        eos_id=eos_id, subset_seed=tc.seed)
+                                        eos_id=eos_id, documents=eval_documents, subset_seed=tc.seed)
         self.reference: torch.nn.Module | None = None
         self._group_grads: torch.Tensor | None = None  # (m, |θ|) device buffer for DoGE, allocated lazily
         self._step = 0
@@ -503,7 +506,7 @@ def from_shards(shards_dir: str | Path, model_config: ModelConfig | str | dict[s
     draw from them spread over documents, found by the manifest's EOS token).
     """
     from raymix.data.manifest import load_manifest
-    from raymix.data.reader import load_eval_set
+    from raymix.data.reader import load_eval_documents, load_eval_set
     from raymix.data.sampler import open_sampler
 
     tc = train_config if isinstance(train_config, TrainConfig) else TrainConfig.from_dict(train_config)
@@ -518,4 +521,7 @@ def from_shards(shards_dir: str | Path, model_config: ModelConfig | str | dict[s
            if val_source else None)
     eval_sets = {split: load_eval_set(shards_dir, split, max_examples_per_group=tc.eval_examples)
                  for split in eval_splits}
-    return ModelBackend(tuple(manifest.groups), mc, tc, train, eval_sets, val_source=val, eos_id=manifest.eos_id)
+    docs = {split: load_eval_documents(shards_dir, split, max_examples_per_group=tc.eval_examples)
+            for split in eval_splits}
+    return ModelBackend(tuple(manifest.groups), mc, tc, train, eval_sets, val_source=val, eos_id=manifest.eos_id,
+                        eval_documents=docs)

@@ -12,7 +12,7 @@ import pytest
 from conftest import MemorySource, make_documents, tiny_corpus
 
 from raymix.data.manifest import SPLITS, Manifest, load_manifest
-from raymix.data.reader import load_eval_set, read_group_windows, window_documents
+from raymix.data.reader import load_eval_documents, load_eval_set, read_group_windows, window_documents
 from raymix.data.shards import assign_splits, build_shards
 from raymix.data.tokenizer import check_compatible, load_tokenizer, train_bpe
 from raymix.errors import (
@@ -113,6 +113,17 @@ def test_eval_set_is_fixed_and_spread_over_documents(shard_dir: Path):
         assert rows == sorted(rows)  # file order
         # 5 windows from min(5, #documents) documents — the first 5 windows cover fewer
         assert len(set(docs[rows])) == min(5, docs.max() + 1) > len(set(docs[:5]))
+    # The documents of the (non-contiguous) cached windows, and subsets of them spread over those documents.
+    docs = load_eval_documents(shard_dir, "val", 5)
+    for g, arr in ev.items():
+        every = read_group_windows(shard_dir, "val", g)
+        rows = [int(np.flatnonzero((every == w).all(axis=1))[0]) for w in arr]
+        np.testing.assert_array_equal(docs[g], window_documents(every, eos)[rows])
+    from raymix.model.evaluation import GroupEvaluator
+
+    evaluator = GroupEvaluator(list(ev), {"val": ev}, documents={"val": docs}, subset_seed=1)
+    for g, idx in zip(ev, evaluator.subset("val", 3)):
+        assert len(set(docs[g][idx])) == min(3, len(set(docs[g])))
     full = load_eval_set(shard_dir, "test")
     assert full["code"].shape[0] == load_manifest(shard_dir).stats["test"]["code"].sequences
 

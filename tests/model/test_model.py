@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from raymix.data.reader import spread_subset, window_documents
-from raymix.errors import CheckpointError, ConfigError, SplitNotFoundError, TokenizerMismatchError
+from raymix.errors import CheckpointError, ConfigError, DataError, SplitNotFoundError, TokenizerMismatchError
 from raymix.model import (
     GroupEvaluator,
     ModelConfig,
@@ -183,6 +183,8 @@ def test_subset_evaluation_is_spread_over_documents_and_restorable(model_config)
     other = GroupEvaluator(GROUPS, {"val": sets}, eos_id=0, subset_seed=4)
     other.load_subset_state(ev.subset_state())
     np.testing.assert_allclose(other.evaluate(model, "val", max_examples=5), ev.evaluate(model, "val", max_examples=5))
+    with pytest.raises(DataError, match="one document id per window"):
+        GroupEvaluator(GROUPS, {"val": sets}, documents={"val": {"code": np.arange(3)}})
     with pytest.raises(CheckpointError, match="subset"):
         GroupEvaluator(GROUPS, {"val": {g: w[:3] for g, w in sets.items()}}).load_subset_state(ev.subset_state())
 

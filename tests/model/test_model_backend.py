@@ -322,9 +322,12 @@ def test_from_shards_uses_data_modules(monkeypatch, model_config, train_config, 
         calls["eval"].append((split, max_examples_per_group))
         return {g: w[:max_examples_per_group] for g, w in kit.make_windows(3).items()}
 
+    def load_eval_documents(shards_dir, split, max_examples_per_group=None):
+        return {g: np.arange(len(w[:max_examples_per_group])) for g, w in kit.make_windows(3).items()}
+
     for name, attrs in {"manifest": {"load_manifest": lambda d: manifest},
                         "sampler": {"open_sampler": open_sampler},
-                        "reader": {"load_eval_set": load_eval_set}}.items():
+                        "reader": {"load_eval_set": load_eval_set, "load_eval_documents": load_eval_documents}}.items():
         monkeypatch.setitem(sys.modules, f"raymix.data.{name}", types.SimpleNamespace(**attrs))
     b = from_shards("/shards", model_config.replace(vocab_size=None), train_config)
     assert b.model_config.vocab_size == kit.VOCAB and b.groups == kit.GROUPS
