@@ -11,6 +11,8 @@ from typing import Any
 
 from raymix.errors import ConfigError, RaymixError
 
+_CAPTURE_NATIVE = False
+
 
 def _csv(s: str) -> list[str]:
     return [x.strip() for x in s.split(",") if x.strip()]
@@ -137,10 +139,12 @@ def _experiment(args: argparse.Namespace, methods: list[str] | None, seeds: list
 
 def _start(args: argparse.Namespace, out: str):
     """Logs to ``<out>/raymix.log`` (quiet screen unless --verbose) and a live progress display on stderr."""
-    from raymix.logs import LOG_FILE, set_warning_sink, setup_logging
+    from raymix.logs import LOG_FILE, capture_native_stderr, set_warning_sink, setup_logging
     from raymix.progress import ExperimentProgress
 
-    setup_logging(Path(out) / LOG_FILE, verbose=getattr(args, "verbose", False))
+    log_file = setup_logging(Path(out) / LOG_FILE, verbose=getattr(args, "verbose", False))
+    if _CAPTURE_NATIVE and not getattr(args, "verbose", False):
+        capture_native_stderr(log_file)
     progress = ExperimentProgress(sys.stderr)
     set_warning_sink(progress.warn)
     return progress
@@ -289,6 +293,9 @@ def _interrupt_on_sigterm() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _CAPTURE_NATIVE
+    # As the `raymix` command (no argument list), native writes to fd 2 (Ray's C++ core) go to the log file.
+    _CAPTURE_NATIVE = argv is None
     parser = build_parser()
     args = parser.parse_args(argv)
     if argv is None:  # the console script, not an in-process call (tests keep their handlers)

@@ -34,6 +34,7 @@ class _State:
     file_handler: logging.Handler | None = None
     console_handler: logging.Handler | None = None
     warn_sink: Callable[[str], None] | None = None
+    native_redirected: bool = False
     warned: set[str] = set()
 
 
@@ -99,6 +100,23 @@ def setup_logging(log_file: str | os.PathLike | None = None, *, verbose: bool = 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     tame_ray_loggers()
     return path
+
+
+def capture_native_stderr(log_file: str | os.PathLike) -> None:
+    """Send what other code writes to file descriptor 2 — Ray's C++ core (e.g. its actor warnings), the
+    processes ``ray.init`` starts — to ``log_file``, and keep the screen for Python's ``sys.stderr``, which
+    becomes a copy of the original descriptor.  For command-line processes only (``raymix.cli.main`` does it
+    when run as the ``raymix`` command, not when called with an argument list, e.g. from tests)."""
+    if _State.native_redirected:
+        return
+    sys.stderr.flush()
+    screen = os.fdopen(os.dup(2), "w", buffering=1, encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+                       errors="replace")
+    fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stderr = screen
+    _State.native_redirected = True
 
 
 def set_warning_sink(sink: Callable[[str], None] | None) -> None:

@@ -166,7 +166,9 @@ class ExperimentProgress:
         n = len(self.runs)
         desc = f"{self.prefix}[{self.label}] {phase}" + (f" ({n} runs)" if n > 1 else "")
         log.info("%s: %d run(s), %d steps", desc, n, total)
-        if self.enabled and total > 0:  # total 0: a hand-off run that its resumed run already completed
+        if total == 0:  # hand-off runs whose resumed runs already reached their stop step: evaluation only
+            self._emit(f"{desc}: {', '.join(self.runs)} starts where the run it resumes stopped (nothing to train; evaluating)")
+        elif self.enabled:
             self.bar = progress_bar(total, desc, unit="steps", stream=self.stream,
                                     position=1 if self.outer is not None else None, leave=False,
                                     interval=self.interval)
@@ -181,6 +183,9 @@ class ExperimentProgress:
         log.debug("[%s] %s step %d/%d p=%s", self.label, run, step, stop, p)
         if self.bar is not None:
             post = f"{run} {int(step)}/{stop}" + (f" p={p}" if p else "")
+            if len(self.runs) > 1:  # sweeps report once per run: say how many have finished
+                finished = sum(self.done[r] >= b - a for r, (a, b) in self.runs.items())
+                post = f"{finished}/{len(self.runs)} runs done, {post}"
             self.bar.set_postfix_str(post, refresh=False)
             self.bar.update(sum(self.done.values()) - self.bar.n)
         if self.outer is not None:

@@ -69,8 +69,11 @@ def test_local_experiment_reports_every_phase_and_round(tmp_path):
                            executor="local", out=str(tmp_path), rounds=4)
     run_experiment(cfg, progress=ExperimentProgress(out, interval=0))
     lines = out.getvalue().splitlines()
-    assert any(ln.startswith("[grid_search seed=0] gs (9 runs): 18000/18000 steps (100%)") for ln in lines)
-    assert not any("0/0 steps" in ln for ln in lines)  # the final run is the best sweep run: nothing to train
+    assert any(ln.startswith("[grid_search seed=0] gs (9 runs): 18000/18000 steps (100%)") and "9/9 runs done" in ln
+               for ln in lines)
+    # the final run is the best sweep run, already at its stop step: said so, no empty bar
+    assert not any("0/0 steps" in ln for ln in lines)
+    assert "[grid_search seed=0] final: final starts where the run it resumes stopped (nothing to train; evaluating)" in lines
     aioli = [ln for ln in lines if ln.startswith("[aioli seed=0] final:")]
     assert "2000/2000 steps" in aioli[-1] and "p=[" in aioli[-1]
     # the online method's p moves: at least two different proportions were shown

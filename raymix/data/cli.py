@@ -104,6 +104,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser()
     # Beside the shard directory (which is renamed into place at the end): kept when a build fails.
     log_file = setup_logging(out.parent / f"{out.name}.build.log", verbose=args.verbose)
+    from raymix import cli
+
+    if cli._CAPTURE_NATIVE and not args.verbose:
+        from raymix.logs import capture_native_stderr
+
+        capture_native_stderr(log_file)
     source = make_source(args)
     tokenizer = args.tokenizer
     vocab_size = args.vocab_size if args.vocab_size is not None or tokenizer is not None else 8192

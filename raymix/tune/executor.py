@@ -97,7 +97,8 @@ def checkpoint_uri(ckpt: tune.Checkpoint) -> str:
 
 
 def _trial_name(trial: Any) -> str:
-    """Trials are named after their run (trackers show these names), unique within a phase."""
+    """Trials (and their directories) are named after their run — trackers show these names — plus the trial id,
+    unique within a phase."""
     return f"{trial.config['trial']['run']['name']}_{trial.trial_id}"
 
 
@@ -253,7 +254,7 @@ class TuneExecutor(Executor):
                 trainable,
                 param_space={"trial": tune.grid_search(trials), "backend": self.backend_spec.to_dict()},
                 tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=s.max_concurrent_trials,
-                                            trial_name_creator=_trial_name),
+                                            trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
                 run_config=tune.RunConfig(
                     name=name, storage_path=storage, stop={"done": True}, verbose=s.verbose,
                     callbacks=self._callbacks(phase, problem, storage),
