@@ -132,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
                           f"{list(SETTINGS[args.setting][0])}; build them as the module docstring says")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "provenance.json").write_text(json.dumps(provenance(cfg, argv), indent=1))
-    run_experiment(cfg, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    from raymix.progress import console_progress
+
+    # live progress on stderr (plain periodic lines when not a terminal); Ray's output in <out>/raymix.log
+    run_experiment(cfg, progress=console_progress(args.out, capture_native=argv is None))
     return 0
 
 

@@ -64,16 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-v", "--verbose", action="store_true", help="also show Ray's messages on the screen")
     args = ap.parse_args(argv)
     from raymix.data.manifest import load_manifest
-    from raymix.logs import LOG_FILE, set_warning_sink, setup_logging
-    from raymix.progress import ExperimentProgress
+    from raymix.progress import console_progress
 
     m = len(load_manifest(args.shards).groups)
     log = [x for x in args.log.split(",") if x]
     cfg = load(args.experiment, args.shards, m, args.out, **({"log": log} if log else {}))
-    setup_logging(Path(args.out) / LOG_FILE, verbose=args.verbose)
+    progress = console_progress(args.out, verbose=args.verbose, capture_native=argv is None)
     copy_experiment_file(config_file(args.experiment, m), args.out)
-    progress = ExperimentProgress(sys.stderr)
-    set_warning_sink(progress.warn)
     run_experiment(cfg, progress=progress)
     return 0
 

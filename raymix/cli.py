@@ -139,15 +139,9 @@ def _experiment(args: argparse.Namespace, methods: list[str] | None, seeds: list
 
 def _start(args: argparse.Namespace, out: str):
     """Logs to ``<out>/raymix.log`` (quiet screen unless --verbose) and a live progress display on stderr."""
-    from raymix.logs import LOG_FILE, capture_native_stderr, set_warning_sink, setup_logging
-    from raymix.progress import ExperimentProgress
+    from raymix.progress import console_progress
 
-    log_file = setup_logging(Path(out) / LOG_FILE, verbose=getattr(args, "verbose", False))
-    if _CAPTURE_NATIVE and not getattr(args, "verbose", False):
-        capture_native_stderr(log_file)
-    progress = ExperimentProgress(sys.stderr)
-    set_warning_sink(progress.warn)
-    return progress
+    return console_progress(out, verbose=getattr(args, "verbose", False), capture_native=_CAPTURE_NATIVE)
 
 
 def _tracking_hints(cfg) -> None:

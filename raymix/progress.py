@@ -41,12 +41,14 @@ class LineStream:
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
+        self.last = ""
 
     def write(self, s: str) -> int:
         for part in s.replace("\r", "\n").split("\n"):
             part = part.strip()
-            if part and not part.startswith("\x1b"):
+            if part and not part.startswith("\x1b") and part != self.last:  # close() redraws the last state
                 self.stream.write(part + "\n")
+                self.last = part
         return len(s)
 
     def flush(self) -> None:
@@ -213,3 +215,20 @@ class ExperimentProgress:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def console_progress(out: str | os.PathLike, *, verbose: bool = False, capture_native: bool = False
+                     ) -> ExperimentProgress:
+    """What a command-line run needs before :func:`raymix.experiment.run_experiment`: logging routed to
+    ``<out>/raymix.log`` (quiet screen unless ``verbose``; see :mod:`raymix.logs`), raymix warnings shown
+    once above the bars, and the live progress display on stderr."""
+    from pathlib import Path
+
+    from raymix.logs import LOG_FILE, capture_native_stderr, set_warning_sink, setup_logging
+
+    log_file = setup_logging(Path(out) / LOG_FILE, verbose=verbose)
+    if capture_native and not verbose and log_file is not None:
+        capture_native_stderr(log_file)
+    progress = ExperimentProgress(sys.stderr)
+    set_warning_sink(progress.warn)
+    return progress
