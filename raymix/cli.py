@@ -64,8 +64,11 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
                    help="data reader inside trials: local memory-mapped reader (default) or Ray Data streams")
     p.add_argument("--executor", choices=["tune", "local"], default=None,
                    help="run trials on Ray Tune (default) or in this process")
-    p.add_argument("--cpus-per-trial", type=float, default=None, help="CPUs per Tune trial (default 1)")
-    p.add_argument("--gpus-per-trial", type=float, default=None, help="GPUs per Tune trial (default 0)")
+    p.add_argument("--cpus-per-trial", type=float, default=None,
+                   help="CPUs (and torch threads) per trial; default automatic: max(1, C/n) for a phase of n trials "
+                        "on C CPUs")
+    p.add_argument("--gpus-per-trial", type=float, default=None,
+                   help="GPUs per trial; default automatic: 1 when the cluster has GPUs, else 0")
     p.add_argument("--max-failures", type=int, default=None,
                    help="times Tune restarts a crashed trial from its last checkpoint (default 2; bad input and "
                         "NaN losses are not retried)")

@@ -74,8 +74,8 @@ def run_demo(out: str | Path = "raymix_demo", steps: int | None = None, executor
         backend=BackendSpec(kind="model", shards=str(shards), model="tiny",
                             train={"batch_size": 8, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": max(1, S // 20),
                                    "eval_examples": 64}),
-        # 2 CPUs per trial: single-trial phases train twice as fast; sweeps then run one trial at a time.
-        tune={"cpus_per_trial": 2.0, "storage_path": str((out / "tune").resolve())},
+        # CPUs per trial are automatic: a single-trial phase trains on every core, a sweep's trials share them.
+        tune={"storage_path": str((out / "tune").resolve())},
         executor=executor, out=str(out), name="demo",
     )
     _say(f"[demo] S={S} steps per final run; methods: {', '.join(cfg.methods)} (restricted setting, tiny model)")

@@ -510,12 +510,22 @@ def from_shards(shards_dir: str | Path, model_config: ModelConfig | str | dict[s
     from raymix.data.sampler import open_sampler
 
     tc = train_config if isinstance(train_config, TrainConfig) else TrainConfig.from_dict(train_config)
+    if streaming == "local" and "://" not in str(shards_dir) and (Path(shards_dir) / "manifest.json").is_file():
+        # Verified manifests, training windows and evaluation sets are read once per process (a Tune actor
+        # reused for the next trial, or an in-process executor): raymix.data.cache.
+        from raymix.data.cache import cached_eval_set, cached_manifest, cached_sampler
+
+        manifest = cached_manifest(shards_dir, "train")
+        train = cached_sampler(shards_dir, "train", tc.batch_size, tc.seed)
+        val = cached_sampler(shards_dir, "val", tc.batch_size, tc.seed + 1) if val_source else None
+        eval_sets = {split: cached_eval_set(shards_dir, split, tc.eval_examples, load_eval_set) for split in eval_splits}
+        docs = {split: cached_eval_set(shards_dir, split, tc.eval_examples, load_eval_documents)
+                for split in eval_splits}
+        mc = _model_config_for(manifest, model_config, shards_dir)
+        return ModelBackend(tuple(manifest.groups), mc, tc, train, eval_sets, val_source=val,
+                            eos_id=manifest.eos_id, eval_documents=docs)
     manifest = load_manifest(shards_dir)
-    mc = resolve_model_config(model_config).with_vocab(int(manifest.vocab_size))
-    if manifest.seq_len - 1 > mc.context_length:
-        raise ConfigError(f"shards in {shards_dir} hold windows of seq_len={manifest.seq_len} but the model context is "
-                          f"{mc.context_length}; pick a preset with context_length >= {manifest.seq_len - 1} or "
-                          f"rebuild the shards with a shorter seq_len")
+    mc = _model_config_for(manifest, model_config, shards_dir)
     train = open_sampler(shards_dir, split="train", batch_size=tc.batch_size, seed=tc.seed, streaming=streaming)
     val = (open_sampler(shards_dir, split="val", batch_size=tc.batch_size, seed=tc.seed + 1, streaming=streaming)
            if val_source else None)
@@ -525,3 +535,12 @@ def from_shards(shards_dir: str | Path, model_config: ModelConfig | str | dict[s
             for split in eval_splits}
     return ModelBackend(tuple(manifest.groups), mc, tc, train, eval_sets, val_source=val, eos_id=manifest.eos_id,
                         eval_documents=docs)
+
+
+def _model_config_for(manifest, model_config: ModelConfig | str | dict[str, Any], shards_dir) -> ModelConfig:
+    mc = resolve_model_config(model_config).with_vocab(int(manifest.vocab_size))
+    if manifest.seq_len - 1 > mc.context_length:
+        raise ConfigError(f"shards in {shards_dir} hold windows of seq_len={manifest.seq_len} but the model context is "
+                          f"{mc.context_length}; pick a preset with context_length >= {manifest.seq_len - 1} or "
+                          f"rebuild the shards with a shorter seq_len")
+    return mc

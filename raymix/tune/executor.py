@@ -26,6 +26,7 @@ from raymix.logs import tame_ray_loggers
 from raymix.methods.base import Executor, MixingProblem, Phase
 from raymix.methods.driver import BackendSpec, start_step
 from raymix.methods.runs import RunResult, RunSpec
+from raymix.tune.placement import TrialShape, node_capacities, trial_shape
 from raymix.tune.trainable import MixingTrainable
 
 
@@ -35,9 +36,12 @@ class TuneSettings(Config):
 
     storage_path: str = "~/raymix_results"
     experiment: str = "raymix"
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
+    #: None = automatic (``raymix.tune.placement``): a phase of n trials on C CPUs gives each max(1, ⌊C/n⌋)
+    #: CPUs and as many torch threads; one GPU per trial when the cluster has GPUs.
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
     max_concurrent_trials: int | None = None
+    reuse_actors: bool = True
     checkpoint_frequency: int = 1
     max_failures: int = 2
     verbose: int = 0
@@ -50,8 +54,10 @@ class TuneSettings(Config):
     tracking_name: str | None = None
 
     def validate(self) -> None:
-        check(float(self.cpus_per_trial) > 0, f"cpus_per_trial must be > 0, got {self.cpus_per_trial!r}")
-        check(float(self.gpus_per_trial) >= 0, f"gpus_per_trial must be >= 0, got {self.gpus_per_trial!r}")
+        check(self.cpus_per_trial is None or float(self.cpus_per_trial) > 0,
+              f"cpus_per_trial must be > 0 or None (automatic), got {self.cpus_per_trial!r}")
+        check(self.gpus_per_trial is None or float(self.gpus_per_trial) >= 0,
+              f"gpus_per_trial must be >= 0 or None (automatic), got {self.gpus_per_trial!r}")
         check(_is_int(self.checkpoint_frequency) and int(self.checkpoint_frequency) >= 0,
               f"checkpoint_frequency (--checkpoint-every) must be an integer >= 0 rounds, got "
               f"{self.checkpoint_frequency!r}")
@@ -62,13 +68,19 @@ class TuneSettings(Config):
 
         check_trackers(self.log)
 
-    def resources(self) -> tune.PlacementGroupFactory:
+    def shape(self, n_trials: int) -> TrialShape:
+        """CPUs, GPUs and torch threads of each trial of a phase of ``n_trials`` on the connected cluster."""
+        return trial_shape(n_trials, node_capacities(), cpus=self.cpus_per_trial, gpus=self.gpus_per_trial,
+                           max_concurrent=self.max_concurrent_trials)
+
+    def resources(self, n_trials: int = 1) -> tune.PlacementGroupFactory:
         """One bundle per trial.  Nothing is reserved for Ray Data: the streams' read tasks ask for 0 CPUs
         (``raymix.data.streaming``), which is what keeps trials holding every CPU from deadlocking; a
         reserved data bundle was measured to hang (docs/DECISIONS.md)."""
         from raymix.data.streaming import data_resources
 
-        return data_resources(float(self.cpus_per_trial), float(self.gpus_per_trial))
+        shape = self.shape(n_trials)
+        return data_resources(shape.cpus, shape.gpus)
 
 
 def _is_int(v: Any) -> bool:
@@ -138,6 +150,8 @@ class TuneExecutor(Executor):
         self.checkpoints: dict[str, str] = {}
         self.results: dict[str, RunResult] = {}
         self.experiment_dirs: list[str] = []
+        #: resources each phase's trials got, in phase order (parallel to ``experiment_dirs``)
+        self.shapes: list[TrialShape] = []
         #: runs taken from the record of an earlier executor instead of being trained
         self.reused: list[str] = []
 
@@ -175,7 +189,7 @@ class TuneExecutor(Executor):
         os.replace(tmp, d / f"{key}.json")
 
     # ------------------------------------------------------------------ phases
-    def _trial(self, spec) -> dict[str, Any]:
+    def _trial(self, spec, threads: int | None = None) -> dict[str, Any]:
         def path(name: str | None) -> str | None:
             if name is None:
                 return None
@@ -184,7 +198,8 @@ class TuneExecutor(Executor):
                                       f"finished; finished runs: {sorted(self.checkpoints)}")
             return self.checkpoints[name]
 
-        return {"run": spec.to_dict(), "handoff": path(spec.resume_from), "reference": path(spec.reference_from)}
+        return {"run": spec.to_dict(), "handoff": path(spec.resume_from), "reference": path(spec.reference_from),
+                "threads": threads}
 
     def _accept(self, rr: RunResult) -> None:
         self.checkpoints[rr.spec.name] = rr.checkpoint  # type: ignore[assignment]
@@ -230,13 +245,16 @@ class TuneExecutor(Executor):
         s = self.settings
         ensure_ray(**s.ray_init)
         check_trial_resources(s.to_dict(), capacity=node_capacity())
-        trials = [self._trial(spec) for spec in todo]
+        shape = s.shape(len(todo))
+        trials = [self._trial(spec, shape.threads) for spec in todo]
         keys = [_spec_key(spec, t) for spec, t in zip(todo, trials)]
         # Named after its runs: rerunning an interrupted experiment finds this phase's Tune state again.
         digest = hashlib.sha256("".join(sorted(keys)).encode()).hexdigest()[:8]
         name = _safe(f"{s.experiment}-{phase.name}-{digest}")
         storage = self.storage
-        trainable = tune.with_resources(self.trainable, s.resources())
+        from raymix.data.streaming import data_resources
+
+        trainable = tune.with_resources(self.trainable, data_resources(shape.cpus, shape.gpus))
         path = f"{storage.rstrip('/')}/{name}"
         if s.verbose == 0:
             # Tune's new console output prints experiment tables even at verbose=0; the legacy one is silent.
@@ -253,7 +271,7 @@ class TuneExecutor(Executor):
             tuner = tune.Tuner(
                 trainable,
                 param_space={"trial": tune.grid_search(trials), "backend": self.backend_spec.to_dict()},
-                tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=s.max_concurrent_trials,
+                tune_config=tune.TuneConfig(reuse_actors=bool(s.reuse_actors), max_concurrent_trials=s.max_concurrent_trials,
                                             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
                 run_config=tune.RunConfig(
                     name=name, storage_path=storage, stop={"done": True}, verbose=s.verbose,
@@ -265,6 +283,7 @@ class TuneExecutor(Executor):
             )
         grid = tuner.fit()
         self.experiment_dirs.append(str(Path(grid.experiment_path)))
+        self.shapes.append(shape)
         unfinished = []
         by_key = dict(zip(keys, todo))
         for res in grid:

@@ -4,7 +4,8 @@
 
     {"trial": {"run": RunSpec dict,
                "handoff": checkpoint dir of a run to continue (restricted Aioli+method) or None,
-               "reference": checkpoint dir of DoReMi's reference run or None},
+               "reference": checkpoint dir of DoReMi's reference run or None,
+               "threads": torch threads (optional; the trial's CPUs, set by the executor)},
      "backend": BackendSpec dict}
 
 Every result carries ``step`` (the backend's own step counter — Tune's ``training_iteration`` restarts
@@ -106,11 +107,16 @@ class MixingTrainable(tune.Trainable):
             self.error = e
 
     def _setup(self, config: dict[str, Any]) -> None:
-        threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or None
-        if threads:
-            torch.set_num_threads(threads)
         trial = config["trial"]
         self.backend_spec = BackendSpec.from_dict(config.get("backend") or {})
+        # Torch threads = the trial's CPUs (the executor sizes them per phase), unless the user set
+        # TrainConfig.threads; Ray's OMP_NUM_THREADS for the actor is the fallback.
+        threads = self.backend_spec.train.get("threads") or trial.get("threads") \
+            or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or None
+        if threads:
+            torch.set_num_threads(int(threads))
+            if self.backend_spec.kind == "model":
+                self.backend_spec.train = {**self.backend_spec.train, "threads": int(threads)}
         run = dict(trial["run"])
         searched = mixture_from_space(config, len(run["policy_config"].get("mixture") or []) or 0)
         if searched is not None:  # a searcher over simplex_space() chose p
@@ -156,6 +162,7 @@ class MixingTrainable(tune.Trainable):
         # Tune's loggers (TensorBoard, MLflow) use timesteps_total as the x axis: the run's own step
         out["timesteps_total"] = d.backend.step
         out["done"] = d.done
+        out["threads"] = torch.get_num_threads()
         if d.done:
             res = d.result()
             out.update(_flat("val_loss", self.groups, res.val_loss))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ray import tune
@@ -88,6 +91,12 @@ def test_restricted_handoff_resumes_the_truncated_trial(ray_runtime, tmp_path):
     # Tune's training_iteration restarted in the new Tuner; our step counter did not
     assert load_state(final.checkpoint)["backend"] is not None
     assert final.spec.policy_config["init_mixture"] == pytest.approx(resumed.spec.tags["mixture"])
+    # automatic sizing on the 2-CPU runtime: the 10-run sweep's trials get 1 CPU, the one final run both,
+    # and torch inside each trial trains on as many threads
+    assert [(s.cpus, s.threads) for s in ex.shapes] == [(1.0, 1), (2.0, 2)]
+    for exp_dir, threads, n in zip(ex.experiment_dirs, (1, 2), (10, 1)):
+        used = [json.loads(f.read_text().splitlines()[-1])["threads"] for f in Path(exp_dir).glob("*/result.json")]
+        assert used == [threads] * n
 
 
 def test_methods_sharing_an_executor_train_shared_runs_once(ray_runtime, tmp_path):
