@@ -4,9 +4,19 @@ Trains the tiny GPT-NeoX preset on shards built from the embedded data, in this 
 stratified sampling and for Aioli with several LearnParams evaluation-subset sizes (sequences per group
 per evaluation; the authors evaluated the full validation set after every segment).  Prints, side by
 side from one run: wall time, overhead vs stratified, the share spent in LearnParams evaluations, and
-the final average test perplexity (the quality side of the trade-off).
+the final average test perplexity (the quality side of the trade-off), plus how well LearnParams
+recovers A* on the simulator at the same k and δ (``sim(Â, A*)``, mean over rounds; the evaluation
+path computes the same numbers however fast it runs, so this column moves only with k, δ and the round
+length).
 
-    python benchmarks/bench_aioli_overhead.py --steps 600 --eval-examples 4,8,16,64
+Schedules:
+  ``--schedule demo``   the demo's: S=600, T=10, k=2, δ=0.288, m=3 (books, code, speeches).
+  ``--schedule paper``  the paper's round length: 250-step rounds (S = 250·T), k=4, δ=0.128 for m=2
+                        (books, code) and δ=0.288 for m=3 — the overhead ratio depends on the round
+                        length, not on T, so a few rounds suffice.
+
+    python benchmarks/bench_aioli_overhead.py --schedule demo --eval-examples 4,8 --seeds 0,1
+    python benchmarks/bench_aioli_overhead.py --schedule paper --rounds 2 --groups 2,3 --eval-examples 8
 """
 
 from __future__ import annotations
@@ -54,60 +64,106 @@ class TimedBackend:
 def run(spec: RunSpec, backend_spec: BackendSpec) -> dict:
     backend = TimedBackend(build_backend(backend_spec, spec))
     d = RunDriver(spec, backend)  # type: ignore[arg-type]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     while not d.done:
         d.round()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     evals_in_run = backend.eval_s
     _, test = d.final_losses()
-    return {"wall": wall, "train": backend.train_s, "eval": evals_in_run, "evals": backend.evals,
+    return {"wall": wall, "cpu": cpu, "train": backend.train_s, "eval": evals_in_run, "evals": backend.evals,
             "ppl": float(np.mean(np.exp(test)))}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--sweeps", type=int, default=2)
-    ap.add_argument("--eval-examples", default="4,8,16,64")
-    ap.add_argument("--seeds", default="0")
-    ap.add_argument("--shards", default=None, help="existing shard dir (default: build from embedded data)")
-    args = ap.parse_args()
+def recovery_on_sim(m: int, k: int, delta: float, round_steps: int, seeds=(0, 1, 2)) -> float:
+    """Mean sim(Â, A*) of LearnParams on the simulator preset with m groups (benchmarks/sim_figures.py)."""
+    import sys
 
-    tmp = None
-    shards = args.shards
-    if shards is None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from sim_figures import recovery
+
+    name = {2: "two_group_interacting", 3: "three_group"}[m]
+    from raymix.sim import SimBackend
+
+    rounds = max(1, SimBackend.from_preset(name).total_steps // round_steps)
+    return float(np.mean([recovery(name, s, k, delta, rounds=rounds)[0] for s in seeds]))
+
+
+def shards_for(m: int, root: Path) -> str:
+    """Shards of the embedded data: m=3 the demo's (books, code, speeches), m=2 books and code."""
+    if m == 3:
         from raymix.demo import demo_shards
 
-        tmp = tempfile.mkdtemp(prefix="raymix-bench-")
-        shards = str(demo_shards(Path(tmp)))
-    S = args.steps
+        return str(demo_shards(root))
+    from raymix.data.embedded import EmbeddedSource
+    from raymix.data.shards import build_shards
+
+    path = root / "shards-m2"
+    if not (path / "manifest.json").is_file():
+        build_shards(EmbeddedSource(groups=["books", "code"]), path, vocab_size=4096, seq_len=128, seed=0,
+                     heldout_fraction=0.2, overwrite=True)
+    return str(path)
+
+
+def bench(m: int, shards: str, S: int, rounds: int, k: int, delta: float, eval_examples: list[int],
+          seeds: list[int], threads: int) -> None:
     backend = BackendSpec(kind="model", shards=shards, model="tiny",
                           train={"batch_size": 8, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": S // 20,
-                                 "eval_examples": 64, "threads": 2})
-    variants = [("stratified", "static", {"rounds": args.rounds, "eval_examples": 1})]
-    for n in [int(x) for x in args.eval_examples.split(",")]:
-        variants.append((f"aioli eval={n}", "aioli", {"rounds": args.rounds, "sweeps": args.sweeps, "delta": 0.288,
+                                 "eval_examples": 64, "threads": threads})
+    variants = [("stratified", "static", {"rounds": rounds, "eval_examples": 1})]
+    for n in eval_examples:
+        variants.append((f"aioli eval={n}", "aioli", {"rounds": rounds, "sweeps": k, "delta": delta,
                                                        "eval_examples": n}))
     # untimed warm-up: the first run in a process pays for thread pools, allocator growth and lazy imports
     run(RunSpec(name="warmup", policy="static", policy_config={"rounds": 1}, steps=min(S, 40), total_steps=S),
         backend)
     rows = {name: [] for name, _, _ in variants}
-    for seed in [int(s) for s in args.seeds.split(",")]:
+    for seed in seeds:
         # interleave variants per seed so machine-load drift hits all of them alike
         for name, policy, cfg in variants:
             spec = RunSpec(name=name, policy=policy, policy_config=cfg, steps=S, total_steps=S, seed=seed)
             rows[name].append(run(spec, backend))
-    base = np.mean([r["wall"] for r in rows["stratified"]])
-    print(f"tiny preset, S={S} steps, batch 8, T={args.rounds}, k={args.sweeps}, seeds {args.seeds}")
-    print(f"{'variant':18s} {'wall s':>8s} {'overhead':>9s} {'train s':>8s} {'eval s':>7s} {'evals':>6s} "
-          f"{'avg test PPL':>13s}")
+    sim = recovery_on_sim(m, k, delta, S // rounds)
+    print(f"tiny preset, m={m}, S={S} steps ({S // rounds}-step rounds), batch 8, T={rounds}, k={k}, "
+          f"delta={delta}, seeds {','.join(map(str, seeds))}; simulator sim(A^, A*) at this k, delta, round "
+          f"length: {sim:.3f}")
+    print(f"{'variant':18s} {'wall s':>8s} {'overhead':>9s} {'per seed':>16s} {'CPU ovh':>8s} {'train s':>8s} "
+          f"{'eval s':>7s} {'evals':>6s} {'avg test PPL':>13s}")
+    base = [r["wall"] for r in rows["stratified"]]
+    base_cpu = np.mean([r["cpu"] for r in rows["stratified"]])
     for name, rs in rows.items():
         wall = np.mean([r["wall"] for r in rs])
-        print(f"{name:18s} {wall:8.1f} {100 * (wall / base - 1):8.1f}% {np.mean([r['train'] for r in rs]):8.1f} "
-              f"{np.mean([r['eval'] for r in rs]):7.1f} {np.mean([r['evals'] for r in rs]):6.0f} "
-              f"{np.mean([r['ppl'] for r in rs]):13.3f}")
-    print("(stratified: one evaluation per reporting round on a 1-sequence subset, for comparable bookkeeping)")
+        per_seed = ",".join(f"{100 * (r['wall'] / b - 1):+.1f}" for r, b in zip(rs, base))
+        cpu_ovh = 100 * (np.mean([r["cpu"] for r in rs]) / base_cpu - 1)
+        print(f"{name:18s} {wall:8.1f} {100 * (wall / np.mean(base) - 1):8.1f}% {per_seed:>16s} {cpu_ovh:7.1f}% "
+              f"{np.mean([r['train'] for r in rs]):8.1f} {np.mean([r['eval'] for r in rs]):7.1f} "
+              f"{np.mean([r['evals'] for r in rs]):6.0f} {np.mean([r['ppl'] for r in rs]):13.3f}")
+    print("(stratified: one evaluation per reporting round on a 1-sequence subset, for comparable bookkeeping; "
+          "CPU ovh: the same from process CPU time, steadier than wall time on a loaded machine at --threads 1)",
+          flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--schedule", choices=["demo", "paper"], default="demo")
+    ap.add_argument("--steps", type=int, default=None, help="S (demo schedule; default 600)")
+    ap.add_argument("--rounds", type=int, default=None, help="T (default: demo 10, paper 3)")
+    ap.add_argument("--sweeps", type=int, default=None, help="k (default: demo 2, paper 4)")
+    ap.add_argument("--groups", default=None, help="m values, comma-separated (default: demo 3, paper 2,3)")
+    ap.add_argument("--eval-examples", default="4,8")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1: CPU time is a clean work measure)")
+    args = ap.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="raymix-bench-"))
+    paper = args.schedule == "paper"
+    rounds = args.rounds or (3 if paper else 10)
+    S = 250 * rounds if paper else (args.steps or 600)
+    k = args.sweeps or (4 if paper else 2)
+    ms = [int(x) for x in (args.groups or ("2,3" if paper else "3")).split(",")]
+    for m in ms:
+        delta = {2: 0.128, 3: 0.288}[m]
+        bench(m, shards_for(m, root), S, rounds, k, delta, [int(x) for x in args.eval_examples.split(",")],
+              [int(x) for x in args.seeds.split(",")], args.threads)
 
 
 if __name__ == "__main__":

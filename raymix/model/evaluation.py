@@ -171,7 +171,7 @@ class GroupEvaluator:
             self._selections[key] = (ids, group_ids, counts)
         return self._selections[key]
 
-    @torch.no_grad()
+    @torch.inference_mode()  # no autograd bookkeeping at all (cheaper than no_grad; outputs never need grads)
     def evaluate(self, model: nn.Module, split: str = "val", *, max_examples: int | None = None,
                  autocast_dtype: torch.dtype | None = None) -> np.ndarray:
         """``(m,)`` fp64 mean next-token loss (nats) per group; ``nan`` for a group without windows.

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 
@@ -163,6 +164,7 @@ class MixingTrainable(tune.Trainable):
         out["timesteps_total"] = d.backend.step
         out["done"] = d.done
         out["threads"] = torch.get_num_threads()
+        out["node"] = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
         if d.done:
             res = d.result()
             out.update(_flat("val_loss", self.groups, res.val_loss))
