@@ -17,6 +17,7 @@ Schedules:
 
     python benchmarks/bench_aioli_overhead.py --schedule demo --eval-examples 4,8 --seeds 0,1
     python benchmarks/bench_aioli_overhead.py --schedule paper --rounds 2 --groups 2,3 --eval-examples 8
+    python benchmarks/bench_aioli_overhead.py --micro 30 --groups 2,3 --eval-examples 4,8
 """
 
 from __future__ import annotations
@@ -126,20 +127,66 @@ def bench(m: int, shards: str, S: int, rounds: int, k: int, delta: float, eval_e
     print(f"tiny preset, m={m}, S={S} steps ({S // rounds}-step rounds), batch 8, T={rounds}, k={k}, "
           f"delta={delta}, seeds {','.join(map(str, seeds))}; simulator sim(A^, A*) at this k, delta, round "
           f"length: {sim:.3f}")
-    print(f"{'variant':18s} {'wall s':>8s} {'overhead':>9s} {'per seed':>16s} {'CPU ovh':>8s} {'train s':>8s} "
-          f"{'eval s':>7s} {'evals':>6s} {'avg test PPL':>13s}")
+    print(f"{'variant':18s} {'wall s':>8s} {'overhead':>9s} {'per seed':>16s} {'CPU ovh':>8s} {'eval/train':>10s} "
+          f"{'train s':>8s} {'eval s':>7s} {'evals':>6s} {'avg test PPL':>13s}")
     base = [r["wall"] for r in rows["stratified"]]
     base_cpu = np.mean([r["cpu"] for r in rows["stratified"]])
     for name, rs in rows.items():
         wall = np.mean([r["wall"] for r in rs])
         per_seed = ",".join(f"{100 * (r['wall'] / b - 1):+.1f}" for r, b in zip(rs, base))
         cpu_ovh = 100 * (np.mean([r["cpu"] for r in rs]) / base_cpu - 1)
+        share = 100 * np.mean([r["eval"] / r["train"] for r in rs])
         print(f"{name:18s} {wall:8.1f} {100 * (wall / np.mean(base) - 1):8.1f}% {per_seed:>16s} {cpu_ovh:7.1f}% "
+              f"{share:9.1f}% "
               f"{np.mean([r['train'] for r in rs]):8.1f} {np.mean([r['eval'] for r in rs]):7.1f} "
               f"{np.mean([r['evals'] for r in rs]):6.0f} {np.mean([r['ppl'] for r in rs]):13.3f}")
     print("(stratified: one evaluation per reporting round on a 1-sequence subset, for comparable bookkeeping; "
-          "CPU ovh: the same from process CPU time, steadier than wall time on a loaded machine at --threads 1)",
+          "CPU ovh: the same from process CPU time; eval/train: seconds in LearnParams evaluations over seconds "
+          "training in the same run — the overhead measured in one process at one time, the steadiest figure "
+          "on a loaded machine)",
           flush=True)
+
+
+def micro(m: int, shards: str, eval_examples: list[int], reps: int, threads: int) -> None:
+    """Interleaved medians: one training step vs one LearnParams evaluation (with torch.no_grad, the old
+    path, and torch.inference_mode, the current one); the overhead of any schedule follows as
+    (m·k + 1)·t_eval / (R·t_step) per round of R steps — measured in one process at one time, which keeps
+    it steady on a loaded machine."""
+    import statistics
+
+    import torch
+
+    backend = build_backend(BackendSpec(kind="model", shards=shards, model="tiny",
+                                        train={"batch_size": 8, "eval_examples": 64, "threads": threads}),
+                            RunSpec(name="micro", policy="static", policy_config={}, steps=reps * 4 + 10,
+                                    total_steps=reps * 4 + 10))
+    ev, model = backend.evaluator, backend.model
+    counts = np.full(m, 8 // m)
+    counts[: 8 - counts.sum()] += 1
+    backend.train(2, counts=counts)  # warm-up
+    plain = type(ev).evaluate.__wrapped__  # the undecorated method: run it under either context
+
+    def timed(fn) -> float:
+        t = time.perf_counter()
+        fn()
+        return time.perf_counter() - t
+
+    for n in eval_examples:
+        steps, old, new = [], [], []
+        for _ in range(reps):
+            steps.append(timed(lambda: backend.train(1, counts=counts)))
+            with torch.no_grad():
+                old.append(timed(lambda n=n: plain(ev, model, "val", max_examples=n)))
+            with torch.inference_mode():
+                new.append(timed(lambda n=n: plain(ev, model, "val", max_examples=n)))
+        t_step, t_old, t_new = (statistics.median(x) for x in (steps, old, new))
+        print(f"m={m} eval={n} ({n * m} windows/evaluation): train step {1000 * t_step:.1f} ms, evaluation "
+              f"no_grad {1000 * t_old:.1f} ms, inference_mode {1000 * t_new:.1f} ms "
+              f"(medians of {reps}; evaluation = {t_new / t_step:.2f} steps)")
+        for label, k, R in (("demo: k=2, 60-step rounds", 2, 60), ("paper: k=4, 250-step rounds", 4, 250)):
+            evals = m * k + 1
+            print(f"    {label}: {evals} evaluations/round -> overhead no_grad "
+                  f"{100 * evals * t_old / (R * t_step):.1f}%, inference_mode {100 * evals * t_new / (R * t_step):.1f}%")
 
 
 def main() -> None:
@@ -152,15 +199,21 @@ def main() -> None:
     ap.add_argument("--eval-examples", default="4,8")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1: CPU time is a clean work measure)")
+    ap.add_argument("--work", default=None, help="directory for (reused) shards; default a new temporary one")
+    ap.add_argument("--micro", type=int, default=0, metavar="REPS",
+                    help="instead of whole runs: REPS interleaved timings of a training step and an evaluation")
     args = ap.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="raymix-bench-"))
+    root = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="raymix-bench-"))
     paper = args.schedule == "paper"
     rounds = args.rounds or (3 if paper else 10)
     S = 250 * rounds if paper else (args.steps or 600)
     k = args.sweeps or (4 if paper else 2)
     ms = [int(x) for x in (args.groups or ("2,3" if paper else "3")).split(",")]
     for m in ms:
+        if args.micro:
+            micro(m, shards_for(m, root), [int(x) for x in args.eval_examples.split(",")], args.micro, args.threads)
+            continue
         delta = {2: 0.128, 3: 0.288}[m]
         bench(m, shards_for(m, root), S, rounds, k, delta, [int(x) for x in args.eval_examples.split(",")],
               [int(x) for x in args.seeds.split(",")], args.threads)

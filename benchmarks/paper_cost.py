@@ -13,6 +13,11 @@ at a stated peak and model-FLOPs utilisation (MFU).  DoReMi's proxy steps add a 
 (+1/3); DoGE's steps do a forward and backward over the batch split by group plus the validation part
 and a flattened-gradient product (×(1 + val_fraction) of a step, + the gradient copies, counted ×1.5).
 
+Columns: phases and trials per seed; ``max par`` = trials of the largest phase (the most GPUs a seed can
+use at once); ``1-trial phases``; ``GPU-h`` for all seeds (training + ``--per-trial-overhead-s`` per
+trial); ``wall`` for all seeds when every phase gets one GPU per trial and phases, methods and seeds run
+one after another, as ``run_experiment`` does.
+
     .venv/bin/python benchmarks/paper_cost.py                     # H100/H200 bf16 989 TFLOP/s, MFU 0.30
     .venv/bin/python benchmarks/paper_cost.py --peak-tflops 125 --mfu 0.35   # A10G (cluster.yaml default)
 """
@@ -118,7 +123,7 @@ def main() -> None:
     tables = {"table2": (TABLE2_METHODS, "unrestricted"), "table3": (TABLE3_METHODS, "restricted"),
               "ablations": (ABLATIONS, "unrestricted")}
     print(f"{'table':9s} {'m':>2s} {'seeds':>5s} {'phases':>6s} {'trials':>6s} {'max par':>7s} {'1-trial phases':>14s} "
-          f"{'steps/seed':>11s} {'GPU-h':>7s} {'GPU-h 1 GPU/phase wall':>22s}")
+          f"{'steps/seed':>11s} {'GPU-h':>7s} {'wall':>8s}")
     for m in [int(x) for x in args.ms.split(",")]:
         for tname, (methods, setting) in tables.items():
             recs = plan_table(methods, m, setting)
@@ -135,7 +140,7 @@ def main() -> None:
             single = sum(1 for r in recs if r.trials == 1)
             print(f"{tname:9s} {m:2d} {seeds:5d} {len(recs):6d} {sum(r.trials for r in recs):6d} "
                   f"{max(r.trials for r in recs):7d} {single:14d} {steps:11,d} {gpu_s * seeds / 3600:7.1f} "
-                  f"{wall_s * seeds / 3600:18.1f} h")
+                  f"{wall_s * seeds / 3600:6.1f} h")
             by_method = collections.OrderedDict()
             for r in recs:
                 extra = f" (+{100 * (r.aioli_factor - 1):.1f}% LearnParams evals)" if r.aioli_factor > 1 else ""

@@ -15,6 +15,7 @@ from raymix.estimators import (
     SkillItUpdater,
     alignment_scores,
     colsum_sign_agreement,
+    learn_params,
     normalize,
     reachable_range,
     segment_counts,
@@ -397,3 +398,22 @@ def test_doge_hand_values_clip_and_state():
 def test_every_error_is_a_raymix_error():
     for exc in (ConfigError, FitError, MixtureError):
         assert issubclass(exc, RaymixError)
+
+
+def test_learnparams_reuses_each_segments_evaluation_as_the_next_ones_before():
+    """K = m·k segments cost K + 1 evaluations, and segment j+1's "before" is segment j's "after"."""
+    from raymix.sim import SimBackend
+
+    class Counting(SimBackend):
+        def evaluate(self, split="val", **kw):
+            out = super().evaluate(split, **kw)
+            self.seen.append(out.copy())
+            return out
+
+    b = Counting.from_preset("three_group", seed=0)
+    b.seen = []
+    acc, last = learn_params(b, 2, 0.75, np.random.default_rng(0), 3)
+    assert len(b.seen) == 3 * 2 + 1
+    assert np.array_equal(last, b.seen[-1])
+    # β summed over all segments telescopes to (first evaluation − last evaluation) for every group
+    assert np.allclose(acc.beta().sum(axis=1) * 2, b.seen[0] - b.seen[-1])
