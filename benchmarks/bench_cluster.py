@@ -35,7 +35,7 @@ from raymix.tune.executor import TuneExecutor, TuneSettings
 def phase(n: int, steps: int) -> Phase:
     rng = np.random.default_rng(0)
     runs = [RunSpec(name=f"gs-{i:02d}", policy="static",
-                    policy_config={"mixture": [float(a), float(1 - a)], "rounds": 2}, steps=steps, total_steps=steps)
+                    policy_config={"mixture": [float(a), float(1 - a)], "rounds": 25}, steps=steps, total_steps=steps)
             for i, a in enumerate(rng.uniform(0.05, 0.95, size=n))]
     return Phase("sweep", runs)
 
@@ -60,7 +60,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("--cpus", type=int, default=2, help="logical CPUs per worker node")
     ap.add_argument("--trials", type=int, default=12)
-    ap.add_argument("--steps", type=int, default=2000, help="simulator steps per trial")
+    ap.add_argument("--steps", type=int, default=5_000_000,
+                    help="simulator steps per trial (25 rounds; ~5 s of training each, longer than an actor start, "
+                         "so trials spread instead of queueing on reused actors)")
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")

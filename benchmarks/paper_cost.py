@@ -1,6 +1,7 @@
 """What each paper table costs at paper scale: trials per phase, training steps, GPU-hours (docs/SCALING.md).
 
-Plans every method of ``experiments/paper.py`` (Tables 2, 3 and the ablations of Table 21) for m = 2, 3, 7
+Plans every method of the paper's experiment files (``experiments/configs``: Tables 2, 3 and the ablations
+of Table 21, as ``experiments/paper.py`` runs them; methods, seeds, S, setting, rounds) for m = 2, 3, 7
 exactly as the library does, by running them on the mixing-law simulator (milliseconds per run) through an
 executor that records every phase: how many trials it holds (hence how many GPUs it can use at once),
 how many optimizer steps each trains, and which kind of step (plain, DoReMi proxy with a reference
@@ -34,8 +35,6 @@ from raymix.methods.base import Phase
 from raymix.methods.driver import BackendSpec, LocalExecutor
 
 SCENARIO = {2: "two_group_interacting", 3: "three_group", 7: "seven_group"}
-SEEDS = {2: 5, 3: 5, 7: 3}
-STEPS = {2: 5000, 3: 5000, 7: 40000}
 
 # pythia-160m (raymix.model.presets): 12 layers, d 768, d_ff 3072, vocab 50304 (padded), context 2048
 LAYERS, D, VOCAB, CTX, BATCH = 12, 768, 50304, 2048, 8
@@ -84,14 +83,15 @@ class CountingExecutor(LocalExecutor):
         return super().run_phase(phase, problem)
 
 
-def plan_table(methods: tuple[str, ...], m: int, setting: str) -> list[PhaseRecord]:
+def plan_table(cfg, m: int) -> list[PhaseRecord]:
+    """Every phase of one seed of the experiment ``cfg`` (an ExperimentConfig) on the m-group simulator."""
     ex = CountingExecutor(BackendSpec(kind="sim", scenario=SCENARIO[m]))
-    for label in methods:
+    for label in cfg.methods:
         name, handoff = parse_method(label)
         ex.method = label
-        problem = MixingProblem(groups=tuple(_groups(m)), total_steps=STEPS[m], seed=0, setting=setting,
-                                with_aioli=handoff, rounds=10)
-        run_method(get_method(name), problem, ex)
+        problem = MixingProblem(groups=tuple(_groups(m)), total_steps=cfg.total_steps, seed=0, setting=cfg.setting,
+                                with_aioli=handoff, rounds=cfg.rounds, aioli=dict(cfg.aioli))
+        run_method(get_method(name, cfg.method_configs.get(label, cfg.method_configs.get(name))), problem, ex)
     return ex.records
 
 
@@ -106,7 +106,8 @@ def main() -> None:
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from experiments.paper import ABLATIONS, TABLE2_METHODS, TABLE3_METHODS
+    from experiments.paper import EXPERIMENTS, config_file
+    from raymix.experiment import ExperimentConfig, load_experiment_file
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100/H200 SXM: 989)")
@@ -120,14 +121,15 @@ def main() -> None:
           f"{FLOPS_PER_TOKEN / 1e6:.0f} MFLOP/token, {FLOPS_PER_STEP / 1e12:.1f} TFLOP per step (8 x 2048); at "
           f"{args.peak_tflops:.0f} TFLOP/s x MFU {args.mfu:.2f}: {step_s * 1000:.1f} ms/step, "
           f"{BATCH * CTX / step_s / 1e3:.0f}k tokens/s")
-    tables = {"table2": (TABLE2_METHODS, "unrestricted"), "table3": (TABLE3_METHODS, "restricted"),
-              "ablations": (ABLATIONS, "unrestricted")}
     print(f"{'table':9s} {'m':>2s} {'seeds':>5s} {'phases':>6s} {'trials':>6s} {'max par':>7s} {'1-trial phases':>14s} "
           f"{'steps/seed':>11s} {'GPU-h':>7s} {'wall':>8s}")
     for m in [int(x) for x in args.ms.split(",")]:
-        for tname, (methods, setting) in tables.items():
-            recs = plan_table(methods, m, setting)
-            seeds = SEEDS[m]
+        for tname in EXPERIMENTS:
+            data = load_experiment_file(config_file(tname, m))
+            data["backend"] = {"kind": "sim", "scenario": SCENARIO[m]}
+            cfg = ExperimentConfig.from_dict(data)
+            recs = plan_table(cfg, m)
+            seeds = len(cfg.seeds)
             def cost(r: PhaseRecord, n: int, k: str) -> float:
                 return n * STEP_COST[k] * (r.aioli_factor if k == "aioli" else 1.0) * step_s
 
