@@ -278,8 +278,8 @@ class AioliPolicy(MixingPolicy):
         plan = self.schedule()[self.round]
 
         A, beta, seg_loss = self._learn_params(backend, plan.segment_steps)
+        p = self.updater.update(A)  # raises on a non-finite A^t before anything is recorded
         self.colsums.append(_floats(normalize(A, cfg.normalization).sum(axis=0)))
-        p = self.updater.update(A)
         if cfg.ema is not None:
             self._warn_ema_bound()
         stats = backend.train(plan.end - backend.step, mixture=p)
