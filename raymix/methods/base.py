@@ -21,6 +21,7 @@ from raymix.config import Config, check
 from raymix.errors import MethodError
 from raymix.methods.policies import AioliConfig
 from raymix.methods.runs import RunResult, RunSpec
+from raymix.methods.schedules import Population, Pruning, check_scheduled_runs
 
 SETTINGS = ("unrestricted", "restricted")
 
@@ -58,10 +59,25 @@ class MixingProblem(Config):
 
 @dataclass
 class Phase:
-    """A set of independent runs (one Tune experiment when run on Ray)."""
+    """A set of runs (one Tune experiment when run on Ray).
+
+    Runs are independent unless the phase names a trial scheduler: ``pruning`` (successive halving on
+    the average validation loss at round boundaries — Tune's ``ASHAScheduler``) or ``population``
+    (population-based training over the mixture — Tune's ``PopulationBasedTraining``); see
+    :mod:`raymix.methods.schedules`.  Every executor implements both with the same semantics.
+    """
 
     name: str
     runs: list[RunSpec]
+    pruning: Pruning | None = None
+    population: Population | None = None
+
+    def __post_init__(self) -> None:
+        if self.pruning is not None and self.population is not None:
+            raise MethodError(f"phase {self.name!r}: a phase runs under one trial scheduler, not pruning and a "
+                              "population at once")
+        if self.pruning is not None or self.population is not None:
+            check_scheduled_runs(self)
 
 
 @dataclass
@@ -81,8 +97,9 @@ class MethodResult:
 
     @property
     def extra_steps(self) -> int:
-        """Training steps spent learning p outside the final run (paper Table 11 budget)."""
-        return int(sum(r.spec.steps for r in self.runs if r.spec.role not in ("final", "truncated")))
+        """Training steps spent learning p outside the final run (paper Table 11 budget); a run that a trial
+        scheduler stopped early counts only the steps it trained."""
+        return int(sum(r.trained_steps for r in self.runs if r.spec.role not in ("final", "truncated")))
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "problem": self.problem.to_dict(), "final": self.final.to_dict(),

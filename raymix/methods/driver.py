@@ -24,8 +24,10 @@ from raymix.backend import FiniteGuard, TrainingBackend
 from raymix.config import Config, check
 from raymix.errors import CheckpointError, ConfigError, NonFiniteError
 from raymix.methods.base import Executor, MixingProblem, Phase
+from raymix.methods.handoff import ROUND_EVAL_EXAMPLES
 from raymix.methods.policies import build_policy
 from raymix.methods.runs import RoundReport, RunResult, RunSpec
+from raymix.methods.schedules import phase_rounds, run_population, run_successive_halving
 
 
 @dataclass
@@ -110,6 +112,10 @@ class RunDriver:
             self.backend.set_reference(reference_state)
         self.policy = build_policy(spec.policy, spec.policy_config, tuple(backend.groups), spec.steps, seed=spec.seed)
         self.history: list[RoundReport] = []
+        if handoff_state is not None and self.done and handoff_state.get("history"):
+            # the resumed run already reached this run's stop step (PBT's best member, unrestricted grid search's
+            # winner): its result is this run's result, its curve included
+            self.history = [RoundReport.from_dict(h) for h in handoff_state["history"]]
         self.wall_time_s = 0.0
         self._final: tuple[list[float], list[float]] | None = None
 
@@ -125,6 +131,10 @@ class RunDriver:
             report = self.policy.run_round(self.backend)
         except NonFiniteError as e:
             raise NonFiniteError(f"run {self.spec.name!r} stopped: {e}") from None
+        if report.val_loss is None:
+            # Schedulers (ASHA, PBT) compare runs at every round boundary: a round that did not evaluate
+            # (Aioli's S_init prefix) is evaluated on the usual per-round subset.
+            report.val_loss = [float(x) for x in self.backend.evaluate("val", max_examples=ROUND_EVAL_EXAMPLES)]
         self.history.append(report)
         self.wall_time_s += time.perf_counter() - t0
         return report
@@ -155,21 +165,39 @@ class RunDriver:
                          history=list(self.history), summary=self.policy.summary(), checkpoint=checkpoint,
                          wall_time_s=self.wall_time_s)
 
+    def partial_result(self, checkpoint: str | None = None) -> RunResult:
+        """The result of a run that a trial scheduler stopped before its end: its round history so far, the last
+        round's validation losses, NaN test losses (never evaluated) and ``stopped_at`` = the current step."""
+        last = next((h.val_loss for h in reversed(self.history) if h.val_loss is not None), None)
+        m = len(self.backend.groups)
+        val = [float("nan")] * m if last is None else [float(x) for x in last]
+        return RunResult(spec=self.spec, groups=list(self.backend.groups), val_loss=val, test_loss=[float("nan")] * m,
+                         history=list(self.history), summary=self.policy.summary(), checkpoint=checkpoint,
+                         wall_time_s=self.wall_time_s, stopped_at=int(self.backend.step))
+
     def state_dict(self) -> dict[str, Any]:
         return {"spec": self.spec.to_dict(), "backend": self.backend.state_dict(),
                 "policy": self.policy.state_dict(), "history": [h.to_dict() for h in self.history],
                 "wall_time_s": self.wall_time_s, "final": self._final}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], *, exploit: bool = False) -> None:
+        """Restore this run from its own checkpoint; with ``exploit=True`` (population-based training), continue
+        *another member's* checkpoint — its model, optimizer, schedule, sampler position, policy state, step
+        counter and round history — under this run's spec (its own, perturbed, mixture)."""
         saved = RunSpec.from_dict(state["spec"])
-        if saved.name != self.spec.name or saved.policy != self.spec.policy:
+        if exploit:
+            if saved.policy != self.spec.policy or saved.total_steps != self.spec.total_steps:
+                raise CheckpointError(f"run {self.spec.name!r} ({self.spec.policy}, S={self.spec.total_steps}) cannot "
+                                      f"exploit {saved.name!r} ({saved.policy}, S={saved.total_steps}): members of a "
+                                      "population share the policy and the LR horizon")
+        elif saved.name != self.spec.name or saved.policy != self.spec.policy:
             raise CheckpointError(f"checkpoint of run {saved.name!r} ({saved.policy}) cannot restore run "
                                   f"{self.spec.name!r} ({self.spec.policy}); use resume_from for a hand-off")
         self.backend.load_state_dict(state["backend"])
         self.policy.load_state_dict(state["policy"])
         self.history = [RoundReport.from_dict(h) for h in state["history"]]
         self.wall_time_s = float(state["wall_time_s"])
-        self._final = state.get("final")
+        self._final = None if exploit else state.get("final")
 
 
 class LocalExecutor(Executor):
@@ -195,6 +223,8 @@ class LocalExecutor(Executor):
         return reference_model_state(self.backend_spec, state)
 
     def run_phase(self, phase: Phase, problem: MixingProblem) -> list[RunResult]:
+        if phase.pruning is not None or phase.population is not None:
+            return self._run_scheduled(phase)
         out = []
         todo = [s for s in phase.runs if not (s.name in self.results and self.results[s.name].spec == s)]
         if self.progress is not None and todo:
@@ -220,7 +250,7 @@ class LocalExecutor(Executor):
                 # The resumed run already reached this run's stop step: its result is this run's result.
                 prev = self.results[spec.resume_from]
                 result = RunResult(spec=spec, groups=prev.groups, val_loss=prev.val_loss, test_loss=prev.test_loss,
-                                   history=[], summary=prev.summary, checkpoint=prev.checkpoint)
+                                   history=list(prev.history), summary=prev.summary, checkpoint=prev.checkpoint)
             else:
                 report = None if self.progress is None else (
                     lambda r, name=spec.name: self.progress.run_round(name, r.step, r.mixture))
@@ -231,6 +261,42 @@ class LocalExecutor(Executor):
         if self.progress is not None and todo:
             self.progress.phase_finished()
         return out
+
+    def _run_scheduled(self, phase: Phase) -> list[RunResult]:
+        """A phase under successive halving or population-based training (raymix.methods.schedules), in-process."""
+        cached = [self.results.get(spec.name) for spec in phase.runs]
+        if all(c is not None and c.spec == spec for c, spec in zip(cached, phase.runs)):
+            return cached  # the same scheduled phase, already run for an earlier method (e.g. X and aioli+X)
+        if self.progress is not None:
+            self.progress.phase_started(phase.name, [(s.name, 0, s.steps) for s in phase.runs])
+        drivers = {spec.name: RunDriver(spec, build_backend(self.backend_spec, spec)) for spec in phase.runs}
+        rounds = phase_rounds(phase)
+        stopped: dict[str, int] = {}
+        try:
+            if phase.pruning is not None:
+                stopped = run_successive_halving(drivers, phase.pruning, rounds)
+            else:
+                drivers = run_population(drivers, phase.population, rounds, self._exploit)
+        finally:
+            if self.progress is not None:
+                self.progress.phase_finished()
+        out = []
+        for spec in phase.runs:
+            d = drivers[spec.name]
+            result = d.partial_result() if spec.name in stopped else d.result()
+            self.states[spec.name] = {"spec": spec.to_dict(), "backend": d.backend.state_dict()}
+            self.results[spec.name] = result
+            out.append(result)
+        return out
+
+    def _exploit(self, member: RunDriver, donor: RunDriver, mixture: list[float]) -> RunDriver:
+        """PBT exploit + explore in-process: ``member`` continues ``donor``'s state on ``mixture``."""
+        cfg = {**member.spec.policy_config, "mixture": [float(x) for x in mixture]}
+        spec = RunSpec.from_dict({**member.spec.to_dict(), "policy_config": cfg,
+                                  "tags": {**member.spec.tags, "mixture": cfg["mixture"]}})
+        new = RunDriver(spec, build_backend(self.backend_spec, spec))
+        new.load_state_dict(donor.state_dict(), exploit=True)
+        return new
 
 
 def start_step(spec: RunSpec, finished: dict[str, RunResult]) -> int:

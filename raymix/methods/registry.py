@@ -8,13 +8,16 @@ from raymix.errors import MethodError
 from raymix.methods.base import MixingMethod
 from raymix.methods.online import Aioli, AioliDiagonal, AioliStatic, DoGE, DoReMi, SkillIt
 from raymix.methods.optuna_search import OptunaSimplexSearch
+from raymix.methods.population import PopulationBasedTraining
+from raymix.methods.pruned import DataMixingLawsASHA, GridSearchASHA, OptunaASHA, RegMixASHA
 from raymix.methods.stratified import Stratified
 from raymix.methods.sweeps import DataMixingLaws, GridSearch, RegMix
 
 METHODS: dict[str, type[MixingMethod]] = {
     cls.name: cls
     for cls in (Stratified, GridSearch, DataMixingLaws, SkillIt, DoReMi, DoGE, Aioli, AioliStatic, AioliDiagonal,
-                RegMix, OptunaSimplexSearch)
+                RegMix, OptunaSimplexSearch, GridSearchASHA, DataMixingLawsASHA, RegMixASHA, OptunaASHA,
+                PopulationBasedTraining)
 }
 
 

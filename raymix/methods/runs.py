@@ -102,6 +102,10 @@ class RunResult:
         summary: the policy's summary (e.g. averaged proxy weights, skills-graph losses, final p).
         checkpoint: where the final state lives (a directory path or URI), or None.
         wall_time_s: seconds spent training and evaluating this run.
+        stopped_at: the step at which a trial scheduler (ASHA / successive halving) stopped the run early,
+            or None when it ran to ``spec.steps``.  A stopped run keeps its checkpoint and round history
+            (its partial curve); its ``val_loss`` is the last round's and its ``test_loss`` is NaN (never
+            evaluated).
     """
 
     spec: RunSpec
@@ -112,6 +116,17 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None
     wall_time_s: float = 0.0
+    stopped_at: int | None = None
+
+    @property
+    def pruned(self) -> bool:
+        """Whether a trial scheduler stopped this run before ``spec.steps``."""
+        return self.stopped_at is not None
+
+    @property
+    def trained_steps(self) -> int:
+        """Steps this run's own trial trained (a pruned run counts only the steps it trained)."""
+        return int(self.spec.steps if self.stopped_at is None else self.stopped_at)
 
     @property
     def test_ppl(self) -> np.ndarray:

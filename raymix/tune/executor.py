@@ -217,6 +217,8 @@ class TuneExecutor(Executor):
                 self.reused.append(spec.name)
                 continue
             todo.append(spec)
+        if todo and (phase.pruning is not None or phase.population is not None):
+            todo = list(phase.runs)  # a scheduled phase is one experiment: its trials are compared with each other
         if todo:
             if self.progress is not None:
                 self.progress.phase_started(phase.name, [(s.name, start_step(s, self.results), s.steps) for s in todo])
@@ -226,6 +228,17 @@ class TuneExecutor(Executor):
                 if self.progress is not None:
                     self.progress.phase_finished()
         return [self.results[spec.name] for spec in phase.runs]
+
+    def _scheduler(self, phase: Phase):
+        """Tune's ASHAScheduler / PopulationBasedTraining for a scheduled phase (raymix.tune.schedulers), or None."""
+        from raymix.methods.schedules import phase_rounds
+        from raymix.tune.schedulers import asha_scheduler, pbt_scheduler
+
+        if phase.pruning is not None:
+            return asha_scheduler(phase.pruning, phase_rounds(phase))
+        if phase.population is not None:
+            return pbt_scheduler(phase.population, phase.runs[0].steps, phase_rounds(phase))
+        return None
 
     def _callbacks(self, phase: Phase, problem: MixingProblem, storage: str) -> list[tune.Callback]:
         from raymix.tune.tracking import ProgressCallback, tracking_callbacks
@@ -248,6 +261,9 @@ class TuneExecutor(Executor):
         shape = s.shape(len(todo))
         trials = [self._trial(spec, shape.threads) for spec in todo]
         keys = [_spec_key(spec, t) for spec, t in zip(todo, trials)]
+        for t in trials:
+            t["report_partial"] = phase.pruning is not None  # a stopped trial's partial RunResult reaches us
+            t["population"] = phase.population is not None
         # Named after its runs: rerunning an interrupted experiment finds this phase's Tune state again.
         digest = hashlib.sha256("".join(sorted(keys)).encode()).hexdigest()[:8]
         name = _safe(f"{s.experiment}-{phase.name}-{digest}")
@@ -272,11 +288,14 @@ class TuneExecutor(Executor):
                 trainable,
                 param_space={"trial": tune.grid_search(trials), "backend": self.backend_spec.to_dict()},
                 tune_config=tune.TuneConfig(reuse_actors=bool(s.reuse_actors), max_concurrent_trials=s.max_concurrent_trials,
-                                            trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+                                            trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
+                                            scheduler=self._scheduler(phase)),
                 run_config=tune.RunConfig(
                     name=name, storage_path=storage, stop={"done": True}, verbose=s.verbose,
                     callbacks=self._callbacks(phase, problem, storage),
-                    checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True, num_to_keep=2,
+                    # PBT donors' checkpoints must outlive the exploit that restores them
+                    checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True,
+                                                            num_to_keep=4 if phase.population is not None else 2,
                                                             checkpoint_frequency=int(s.checkpoint_frequency)),
                     failure_config=tune.FailureConfig(max_failures=int(s.max_failures)),
                 ),
@@ -286,9 +305,17 @@ class TuneExecutor(Executor):
         self.shapes.append(shape)
         unfinished = []
         by_key = dict(zip(keys, todo))
-        for res in grid:
+        results = list(grid)
+        members: list[str | None] = [None] * len(results)
+        if phase.population is not None:
+            # PBT's exploit copies the donor's whole config (run name included) into the member: members are
+            # identified by their trial, created in the order of the phase's runs.
+            order = sorted(range(len(results)), key=lambda i: _trial_index(results[i]))
+            for spec, i in zip(todo, order):
+                members[i] = spec.name
+        for res, member in zip(results, members):
             metrics = res.metrics or {}
-            run = (res.config or {}).get("trial", {}).get("run", {}).get("name", "?")
+            run = member or (res.config or {}).get("trial", {}).get("run", {}).get("name", "?")
             if metrics.get("raymix_error"):
                 raise _error_class(metrics.get("raymix_error_type"))(
                     f"run {run!r} of phase {phase.name!r} failed: {metrics['raymix_error']}")
@@ -297,10 +324,14 @@ class TuneExecutor(Executor):
                 cause = str(res.error).strip().splitlines()
                 raise RaymixError(f"a trial of phase {phase.name!r} failed {int(s.max_failures) + 1} time(s): "
                                   f"{cause[-1] if cause else res.error!r} (full trace under {grid.experiment_path})")
-            if "run_result" not in metrics:
-                unfinished.append(run)
+            if "run_result" not in metrics or (phase.pruning is not None and not metrics.get("done")):
+                unfinished.append(run)  # (a trial ASHA stopped has done=True and its partial result)
                 continue
             rr = RunResult.from_dict(json.loads(metrics["run_result"]))
+            if member is not None:
+                spec = next(sp for sp in todo if sp.name == member)
+                rr.spec = RunSpec.from_dict({**spec.to_dict(), "policy_config": rr.spec.policy_config,
+                                             "tags": {**spec.tags, "mixture": rr.spec.policy_config.get("mixture")}})
             if res.checkpoint is None:
                 raise CheckpointError(f"trial for run {run!r} left no checkpoint")
             rr.checkpoint = checkpoint_uri(res.checkpoint)
@@ -313,6 +344,15 @@ class TuneExecutor(Executor):
             # Tune returns early only when it was interrupted (Ctrl-C / SIGUSR1) after saving its state.
             raise TrialsInterrupted(f"phase {phase.name!r} was interrupted with runs {unfinished} unfinished; "
                                     f"their state is saved under {grid.experiment_path}")
+
+
+def _trial_index(result: Any) -> int:
+    """Creation index of a Tune trial (its id ends in a zero-padded counter: ``<experiment>_00003``)."""
+    tid = str((result.metrics or {}).get("trial_id", ""))
+    try:
+        return int(tid.rsplit("_", 1)[-1])
+    except ValueError:
+        raise RaymixError(f"cannot tell the creation order of Tune trial {tid!r}") from None
 
 
 def _safe(name: str) -> str:

@@ -22,7 +22,7 @@ from ray.tune.search import Searcher
 
 from raymix.errors import ConfigError
 from raymix.laws import LogLinearStaticLaw
-from raymix.methods.driver import BackendSpec
+from raymix.methods.driver import BackendSpec, backend_groups
 from raymix.methods.handoff import ROUND_EVAL_EXAMPLES
 from raymix.methods.runs import RunSpec
 from raymix.simplex import default_cover
@@ -33,14 +33,34 @@ U_PREFIX = "simplex_u"
 def static_trial(groups: tuple[str, ...] | list[str], steps: int, *, total_steps: int | None = None, seed: int = 0,
                  rounds: int = 10, mixture: list[float] | None = None, name: str = "static",
                  backend: BackendSpec | None = None) -> dict[str, Any]:
-    """A MixingTrainable config for one static-mixture run (``mixture`` None = set by a searcher)."""
+    """A MixingTrainable config for one static-mixture run (``mixture`` None = set by a searcher).
+
+    ``groups`` must be the groups of the data ``backend`` trains on, in the data's order (the order of
+    every proportion vector); anything else raises :class:`~raymix.errors.ConfigError` here, before a
+    trial starts.  ``backend_groups(backend)`` (``raymix.methods.driver``) lists them.
+    """
+    backend = backend or BackendSpec()
+    check_groups(groups, backend)
     m = len(groups)
     p = [1.0 / m] * m if mixture is None else [float(x) for x in mixture]
     spec = RunSpec(name=name, policy="static",
                    policy_config={"mixture": p, "rounds": min(rounds, steps), "eval_examples": ROUND_EVAL_EXAMPLES},
                    steps=steps, total_steps=total_steps or steps, seed=seed, role="search", tags={"mixture": p})
     return {"trial": {"run": spec.to_dict(), "handoff": None, "reference": None},
-            "backend": (backend or BackendSpec()).to_dict()}
+            "backend": backend.to_dict()}
+
+
+def check_groups(groups: tuple[str, ...] | list[str], backend: BackendSpec) -> None:
+    """Raise ConfigError unless ``groups`` are exactly the groups of ``backend``'s data, in its order."""
+    have = tuple(backend_groups(backend))
+    if tuple(groups) == have:
+        return
+    where = f"the shards at {backend.shards!r}" if backend.kind == "model" else f"simulator scenario {backend.scenario!r}"
+    missing = [g for g in groups if g not in have]
+    why = f"{missing} not in the data" if missing else (
+        "a different set" if set(groups) != set(have) else "a different order")
+    raise ConfigError(f"groups {list(groups)!r} do not match {where}, whose groups are {list(have)!r} ({why}); "
+                      f"pass groups={have!r} (raymix.methods.driver.backend_groups(backend) lists them)")
 
 
 def with_mixture(config: dict[str, Any], p, name: str | None = None, role: str | None = None) -> dict[str, Any]:
@@ -86,6 +106,7 @@ class DMLSearcher(Searcher):
                  metric: str | None = None, mode: str | None = None) -> None:
         super().__init__(metric=metric, mode=mode)
         self.groups = list(groups)
+        check_groups(self.groups, BackendSpec.from_dict(template.get("backend") or {}))
         m = len(self.groups)
         if runs < m + 1:
             raise ConfigError(f"DML needs at least m+1 = {m + 1} sweep runs to fit its law, got runs={runs}")

@@ -9,8 +9,12 @@
      "backend": BackendSpec dict}
 
 Every result carries ``step`` (the backend's own step counter — Tune's ``training_iteration`` restarts
-on a hand-off to a new Tuner, ours does not), per-group proportions ``p/<g>``, losses, the round's
-A^t when the policy has one, and ``done``.  The last result also carries the final per-group val/test
+on a hand-off to a new Tuner, ours does not), per-group proportions ``p/<g>``, training losses, the
+round's A^t when the policy has one, ``done``, and the metrics a scheduler or searcher optimises:
+``avg_val_loss`` (mean over groups) and ``val_loss/<g>`` — the latest validation losses, measured at
+the end of every mixing round on the round's evaluation subset (``round_val_loss/<g>`` keeps the round's
+own values), so ASHA, HyperBand and PBT can compare trials at round boundaries.  The last result
+replaces them with the final losses on the whole cached validation set and adds per-group test
 losses, ``avg_test_ppl`` (the paper's metric) and ``run_result`` (the JSON of the whole
 :class:`~raymix.methods.runs.RunResult`), which executors and ``raymix report`` read.
 
@@ -28,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import ray
 import torch
 from ray import tune
@@ -131,6 +136,9 @@ class MixingTrainable(tune.Trainable):
             reference = reference_model_state(self.backend_spec, load_state(_checkpoint_dir(trial["reference"])))
         self.driver = RunDriver(self.spec, backend, handoff_state=handoff, reference_state=reference)
         self.groups = list(backend.groups)
+        # Under a trial scheduler that may stop the trial at any round (ASHA), every result carries the partial
+        # RunResult so that a stopped run's curve reaches the executor.
+        self.report_partial = bool(trial.get("report_partial", False))
 
     def step(self) -> dict[str, Any]:
         if self.error is None:
@@ -151,6 +159,9 @@ class MixingTrainable(tune.Trainable):
             out.update(_flat("p", self.groups, r.mixture))
             out.update(_flat("train_loss", self.groups, r.train_loss))
             out.update(_flat("round_val_loss", self.groups, r.val_loss))
+            if r.val_loss is not None:
+                out.update(_flat("val_loss", self.groups, r.val_loss))
+                out["avg_val_loss"] = float(np.mean(r.val_loss))
             if r.interactions is not None:
                 out["A"] = json.dumps(r.interactions)
                 # one scalar per entry, for trackers (MLflow, TensorBoard, W&B log numbers only)
@@ -172,6 +183,8 @@ class MixingTrainable(tune.Trainable):
             out["avg_val_loss"] = res.avg_val_loss
             out["avg_test_ppl"] = res.avg_test_ppl
             out["run_result"] = json.dumps(res.to_dict())
+        elif self.report_partial:
+            out["run_result"] = json.dumps(d.partial_result().to_dict())
         return out
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
@@ -180,10 +193,13 @@ class MixingTrainable(tune.Trainable):
         save_state(self.driver.state_dict(), checkpoint_dir)
 
     def load_checkpoint(self, checkpoint: str | dict | None) -> None:
+        """Restore this run — or, under PBT, continue a donor member's checkpoint (Tune's exploit restores the
+        donor's checkpoint into this trial after ``reset_config`` with the donor's perturbed config)."""
         directory = checkpoint if isinstance(checkpoint, str) else None
         if directory is None:
             raise CheckpointError(f"MixingTrainable checkpoints are directories, got {type(checkpoint).__name__}")
-        self.driver.load_state_dict(load_state(directory))
+        state = load_state(directory)
+        self.driver.load_state_dict(state, exploit=bool(self.config.get("trial", {}).get("population")))
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
         # reuse_actors: rebuild the run in the same actor instead of starting a new process.

@@ -40,6 +40,14 @@ def test_every_method_runs_on_a_tiny_model(name, backend_spec):
     cfg = {"runs": 4, "steps": 10} if name in ("grid_search", "dml", "regmix", "optuna") else None
     if name == "regmix":
         cfg["runs"] = 5
+    if name.endswith("_asha"):
+        cfg = {"runs": 5, "steps": 12, "rounds": 3, "grace_rounds": 1, "reduction_factor": 2}
+        if name == "regmix_asha":
+            cfg["fit_min_runs"] = 4
+        if name == "optuna_asha":
+            cfg["batch"] = 5
+    if name == "pbt":
+        cfg = {"population": 3, "rounds": 4}
     if name in ("skill_it",):
         cfg = {"graph_steps": 10}
     if name in ("doremi", "doge"):

@@ -1,0 +1,230 @@
+"""Pruned sweeps: grid search, DML, RegMix and Optuna whose sweep runs run under successive halving (ASHA).
+
+The sweep is the same as the unpruned method's (:mod:`raymix.methods.sweeps`), but its runs report the
+average validation loss on the whole cached validation set at ``rounds`` round boundaries, and a trial
+scheduler (:class:`~raymix.methods.schedules.Pruning`: ``ASHAScheduler`` on Ray Tune, synchronous
+successive halving in-process) stops the worst ones at the rungs.  A stopped run keeps its checkpoint
+and round history; the method's budget counts only the steps each run actually trained
+(:attr:`RunResult.trained_steps <raymix.methods.runs.RunResult.trained_steps>`).
+
+How each method chooses p from a pruned sweep:
+
+* ``grid_search_asha`` / ``optuna_asha`` — the lowest final average validation loss among the runs that
+  finished (pruning only removes runs that were worse at a rung);
+* ``dml_asha`` / ``regmix_asha`` — the law / regressor is fitted on the per-group validation losses *at a
+  common step*: the deepest rung that at least ``fit_min_runs`` runs reached (m+1 for DML's law, the
+  final step when enough runs finished).  Mixing losses of different steps would confound p with
+  training length, and the runs that finish are too few to fit m+1-parameter laws (docs/DECISIONS.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from raymix.config import check, field
+from raymix.errors import MethodError
+from raymix.laws import LogLinearStaticLaw
+from raymix.methods.base import MixingMethod, MixingProblem, Phase, Plan
+from raymix.methods.handoff import static_run
+from raymix.methods.hparams import short_run_steps
+from raymix.methods.optuna_search import stick_breaking
+from raymix.methods.runs import RunResult
+from raymix.methods.schedules import Pruning, deepest_common_rung, round_value, rung_table
+from raymix.methods.sweeps import DMLConfig, RegMixConfig, SweepConfig, finish_with, sweep_table
+from raymix.simplex import default_cover, dirichlet_cover
+
+
+@dataclass
+class PrunedSweepConfig(SweepConfig):
+    """A static sweep under successive halving (ASHA): rungs at ``grace_rounds·reduction_factor^k`` rounds."""
+
+    rounds: int = field(9, help="round boundaries of each sweep run (evaluation + possible cut at each rung)")
+    grace_rounds: int = field(1, help="rounds before a run can be stopped (ASHA grace_period)")
+    reduction_factor: float = field(3.0, help="rung spacing; 1/reduction_factor of the runs pass a rung")
+    eval_examples: int | None = field(None, help="per-group validation examples of each round's evaluation "
+                                                 "(rungs are decisions: None = the whole cached set)")
+
+    def validate(self) -> None:
+        super().validate()
+        check(int(self.rounds) >= 1, f"rounds must be >= 1, got {self.rounds!r}")
+        Pruning(grace_rounds=self.grace_rounds, reduction_factor=self.reduction_factor)
+
+    def pruning(self, prior: dict[str, list[float]] | None = None) -> Pruning:
+        return Pruning(grace_rounds=self.grace_rounds, reduction_factor=self.reduction_factor, prior=prior or {})
+
+
+def pruned_sweep_phase(name: str, base_method: str, points: np.ndarray, problem: MixingProblem,
+                       cfg: PrunedSweepConfig, *, start: int = 0, prior: dict[str, list[float]] | None = None) -> Phase:
+    steps = int(cfg.steps) if cfg.steps else short_run_steps(base_method, problem.m, problem.total_steps,
+                                                             problem.setting)
+    steps = min(steps, int(problem.total_steps))
+    runs = [static_run(f"{name}-{start + i:02d}", p, problem, steps=steps, role="search",
+                       eval_examples=cfg.eval_examples, rounds=min(int(cfg.rounds), steps))
+            for i, p in enumerate(points)]
+    return Phase(name, runs, pruning=cfg.pruning(prior))
+
+
+def finished(results: list[RunResult]) -> list[RunResult]:
+    """The runs of a pruned sweep that trained to their end."""
+    done = [r for r in results if not r.pruned]
+    if not done:
+        raise MethodError("every run of the pruned sweep was stopped early; at least one must finish")
+    return done
+
+
+def best_finished(problem: MixingProblem, results: list[RunResult]) -> Plan:
+    """Final run at the finished run with the lowest final average validation loss (resumed where it can be)."""
+    done = finished(results)
+    best = min(done, key=lambda r: float(np.mean(r.val_loss)))
+    return (yield from finish_with(problem, np.asarray(best.spec.tags["mixture"]), done, best.spec.steps))
+
+
+def common_step_table(results: list[RunResult], min_runs: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(P, L, rung): proportions and per-group validation losses of every run at the deepest rung reached by at
+    least ``min_runs`` runs.  When that is the final round, the final full-set losses of the finished runs."""
+    rung = deepest_common_rung(results, min_runs)
+    if rung == 0:
+        raise MethodError(f"a law fit needs {min_runs} runs at a common step; the pruned sweep has {len(results)} "
+                          "runs (raise runs, or lower reduction_factor / raise grace_rounds)")
+    done = [r for r in results if not r.pruned]
+    if len(done) >= min_runs and all(len(r.history) == rung for r in done):
+        P, L = sweep_table(done)
+        return P, L, rung
+    reached, L = rung_table(results, rung)
+    return np.array([r.spec.tags["mixture"] for r in reached], dtype=float), L, rung
+
+
+class GridSearchASHA(MixingMethod):
+    """Grid search with ASHA-pruned sweep runs: the cover of ``grid_search``, worst runs stopped at rungs."""
+
+    name = "grid_search_asha"
+    config_cls = PrunedSweepConfig
+    extra_runs = "10 pruned"
+
+    def plan(self, problem: MixingProblem) -> Plan:
+        points = default_cover(problem.m, self.config.runs, seed=problem.seed)
+        results = yield pruned_sweep_phase("gs-asha", "grid_search", points, problem, self.config)
+        return (yield from best_finished(problem, results))
+
+
+@dataclass
+class PrunedDMLConfig(PrunedSweepConfig, DMLConfig):
+    """DML on an ASHA-pruned sweep; the law is fitted on losses at a common step (module docstring)."""
+
+    grace_rounds: int = field(3, help="rounds before a run can be stopped (ASHA grace_period)")
+
+    def validate(self) -> None:
+        PrunedSweepConfig.validate(self)
+        DMLConfig.validate(self)
+
+
+class DataMixingLawsASHA(MixingMethod):
+    """DML with ASHA-pruned sweep runs: log-linear static law fitted at the deepest rung with >= m+1 runs."""
+
+    name = "dml_asha"
+    config_cls = PrunedDMLConfig
+    extra_runs = "10 pruned"
+
+    def plan(self, problem: MixingProblem) -> Plan:
+        cfg: PrunedDMLConfig = self.config
+        n = None if cfg.runs is None else max(int(cfg.runs), problem.m + 1)
+        points = default_cover(problem.m, n, seed=problem.seed)
+        results = yield pruned_sweep_phase("dml-asha", "dml", points, problem, cfg)
+        P, L, _ = common_step_table(results, problem.m + 1)
+        law = LogLinearStaticLaw(delta=cfg.huber_delta, n_restarts=cfg.restarts, seed=problem.seed).fit(P, L)
+        p = np.asarray(law.optimal_mixture(), dtype=float)
+        return (yield from finish_with(problem, p, finished(results), results[0].spec.steps))
+
+
+@dataclass
+class PrunedRegMixConfig(PrunedSweepConfig, RegMixConfig):
+    """RegMix on an ASHA-pruned sweep; the regressor is fitted on losses at a common step."""
+
+    runs: int = field(32, help="number of sweep runs")
+    fit_min_runs: int = field(8, help="runs the regressor needs at a common step (the fit uses the deepest rung "
+                                      "that many runs reached)")
+
+    def validate(self) -> None:
+        PrunedSweepConfig.validate(self)
+        RegMixConfig.validate(self)
+        check(int(self.fit_min_runs) >= 4, f"fit_min_runs must be >= 4, got {self.fit_min_runs!r}")
+
+
+class RegMixASHA(MixingMethod):
+    """RegMix with ASHA-pruned sweep runs: LightGBM fitted at the deepest rung with >= fit_min_runs runs."""
+
+    name = "regmix_asha"
+    config_cls = PrunedRegMixConfig
+    extra_runs = "32 short pruned"
+
+    def plan(self, problem: MixingProblem) -> Plan:
+        import lightgbm as lgb
+
+        cfg: PrunedRegMixConfig = self.config
+        points = dirichlet_cover(problem.m, int(cfg.runs), alpha=cfg.alpha, seed=problem.seed)
+        results = yield pruned_sweep_phase("regmix-asha", "regmix", points, problem, cfg)
+        P, L, _ = common_step_table(results, min(int(cfg.fit_min_runs), len(results)))
+        params = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 8, "min_data_in_leaf": 2,
+                  "min_data_in_bin": 1, "seed": problem.seed, "verbose": -1, "num_threads": 1}
+        model = lgb.train(params, lgb.Dataset(P, L.mean(axis=1), params={"min_data_in_bin": 1}), num_boost_round=200)
+        rng = np.random.default_rng(problem.seed)
+        cand = np.vstack([rng.dirichlet(np.full(problem.m, cfg.alpha), size=int(cfg.candidates)), P])
+        p = cand[int(np.argmin(model.predict(cand)))]
+        return (yield from finish_with(problem, p, finished(results), results[0].spec.steps))
+
+
+@dataclass
+class PrunedOptunaConfig(PrunedSweepConfig):
+    """Optuna TPE over the simplex, each batch of trials pruned against every rung value recorded so far."""
+
+    runs: int = field(10, help="number of trials")
+    batch: int = field(2, help="trials proposed per phase (trained concurrently)")
+
+    def validate(self) -> None:
+        super().validate()
+        check(int(self.batch) >= 1, f"batch must be >= 1, got {self.batch!r}")
+
+
+class OptunaASHA(MixingMethod):
+    """Optuna TPE over p with ASHA: a batch's runs are cut against the rung values of all earlier trials."""
+
+    name = "optuna_asha"
+    config_cls = PrunedOptunaConfig
+    extra_runs = "10 pruned"
+
+    def plan(self, problem: MixingProblem) -> Plan:
+        import optuna
+        from optuna.trial import TrialState
+
+        cfg: PrunedOptunaConfig = self.config
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(
+            seed=problem.seed, n_startup_trials=min(4, int(cfg.runs))))
+        prior: dict[str, list[float]] = {}
+        all_results: list[RunResult] = []
+        done = 0
+        while done < int(cfg.runs):
+            n = min(int(cfg.batch), int(cfg.runs) - done)
+            trials = [study.ask() for _ in range(n)]
+            points = [stick_breaking([t.suggest_float(f"u{k}", 0.0, 1.0) for k in range(problem.m - 1)])
+                      for t in trials]
+            phase = pruned_sweep_phase(f"optuna-asha-{done // max(1, int(cfg.batch)):02d}", "optuna",
+                                       np.asarray(points), problem, cfg, start=done, prior=prior)
+            rungs = phase.pruning.rungs(int(phase.runs[0].policy_config["rounds"]))
+            results = yield phase
+            for t, r in zip(trials, results):
+                # Optuna sees the same curve: intermediate values per round, pruned trials marked PRUNED
+                for k, h in enumerate(r.history):
+                    t.report(round_value(h), k + 1)
+                if r.pruned:
+                    study.tell(t, state=TrialState.PRUNED)
+                else:
+                    study.tell(t, float(np.mean(r.val_loss)))
+                for rung in rungs:
+                    if len(r.history) >= rung:
+                        prior.setdefault(str(rung), []).append(round_value(r.history[rung - 1]))
+            all_results.extend(results)
+            done += n
+        return (yield from best_finished(problem, all_results))

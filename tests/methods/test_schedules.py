@@ -1,0 +1,175 @@
+"""Trial schedulers in-process: successive halving (ASHA semantics) and PBT over p, on the simulator (no Ray).
+
+Known right answers come from the simulator: the mixture whose full run has the lowest final validation
+loss is what an unpruned grid search finds; pruning must keep it at a fraction of the steps, and PBT must
+reach a final model at least as good.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from raymix.errors import MethodError
+from raymix.methods import MixingProblem, get_method, run_method
+from raymix.methods.base import Phase
+from raymix.methods.driver import BackendSpec, LocalExecutor, RunDriver, build_backend
+from raymix.methods.handoff import static_run
+from raymix.methods.schedules import Population, Pruning, perturb_mixture
+
+GROUPS = ("github", "c4")
+
+
+def prob(**kw) -> MixingProblem:
+    return MixingProblem(groups=kw.pop("groups", GROUPS), total_steps=kw.pop("total_steps", 5000), **kw)
+
+
+# ------------------------------------------------------------------------------------------- pruning
+def test_rungs_and_cut_follow_asha():
+    pr = Pruning(grace_rounds=1, reduction_factor=3)
+    assert pr.rungs(9) == [1, 3] and pr.rungs(27) == [1, 3, 9] and pr.rungs(1) == []
+    assert Pruning(grace_rounds=2, reduction_factor=2).rungs(16) == [2, 4, 8]
+    # the cut keeps the best 1/rf: of 9 values, those <= the 33rd percentile (3 of them), order preserved
+    vals = {f"r{i}": float(v) for i, v in enumerate([5, 1, 9, 3, 7, 2, 8, 4, 6])}
+    assert pr.survivors(1, vals) == ["r1", "r3", "r5"]
+    # values recorded by earlier phases of the same search take part in the cut (sequential searchers)
+    seeded = Pruning(grace_rounds=1, reduction_factor=3, prior={"1": [0.5, 0.6, 0.7, 0.8]})
+    assert seeded.survivors(1, {"a": 0.9, "b": 0.55}) == ["b"]
+
+
+def test_successive_halving_stops_runs_at_rungs_and_keeps_their_curves():
+    problem = prob(total_steps=900)
+    points = [[0.1, 0.9], [0.3, 0.7], [0.5, 0.5], [0.7, 0.3], [0.9, 0.1], [0.2, 0.8]]
+    runs = [static_run(f"r{i}", p, problem, role="search", rounds=9, eval_examples=None) for i, p in enumerate(points)]
+    phase = Phase("sh", runs, pruning=Pruning(grace_rounds=1, reduction_factor=3))
+    ex = LocalExecutor(BackendSpec())
+    results = ex.run_phase(phase, problem)
+    stopped = [r for r in results if r.pruned]
+    assert 0 < len(stopped) < len(results)
+    for r in stopped:
+        # a stopped run has trained exactly to a rung (rounds 1 or 3 of 9 = steps 100 or 300) and kept its curve
+        assert r.stopped_at in (100, 300) and r.trained_steps == r.stopped_at == r.history[-1].step
+        assert len(r.history) in (1, 3) and np.all(np.isnan(r.test_loss)) and np.all(np.isfinite(r.val_loss))
+        assert ex.states[r.spec.name]["backend"] is not None  # its checkpoint is kept
+    for r in results:
+        if not r.pruned:
+            assert r.trained_steps == 900 and len(r.history) == 9 and np.all(np.isfinite(r.test_loss))
+    # every run that passed rung 1 was among the best third at round 1
+    at1 = {r.spec.name: np.mean(r.history[0].val_loss) for r in results}
+    passed = [r.spec.name for r in results if len(r.history) > 1]
+    assert max(at1[n] for n in passed) <= min(at1[n] for n in at1 if n not in passed)
+
+
+def test_scheduled_phases_need_comparable_fresh_static_runs():
+    problem = prob(total_steps=900)
+    a = static_run("a", [0.5, 0.5], problem, rounds=9)
+    b = static_run("b", [0.5, 0.5], problem, rounds=3)
+    with pytest.raises(MethodError, match="common round boundaries"):
+        Phase("x", [a, b], pruning=Pruning())
+    with pytest.raises(MethodError, match="start fresh"):
+        Phase("x", [static_run("c", [0.5, 0.5], problem, rounds=9, resume_from="a")], population=Population())
+
+
+@pytest.mark.parametrize("scenario,groups", [("two_group_interacting", GROUPS),
+                                             ("three_group", ("arxiv", "books", "stackexchange"))])
+def test_pruned_grid_search_keeps_the_best_mixture_at_a_fraction_of_the_steps(scenario, groups):
+    ex = LocalExecutor(BackendSpec(scenario=scenario))
+    full = run_method(get_method("grid_search"), prob(groups=groups), ex)
+    pruned = run_method(get_method("grid_search_asha"), prob(groups=groups), ex)
+    # the known best of the cover: the sweep run with the lowest final validation loss
+    sweep = [r for r in full.runs if r.spec.role == "search"]
+    best = min(sweep, key=lambda r: np.mean(r.val_loss)).spec.tags["mixture"]
+    np.testing.assert_allclose(full.mixture, best)
+    np.testing.assert_allclose(pruned.mixture, best)
+    # the same mixture trained with more reporting rounds (the simulator's noise follows the round chunks)
+    assert pruned.final.avg_test_ppl == pytest.approx(full.final.avg_test_ppl, rel=1e-3)
+    assert pruned.extra_steps < 0.4 * full.extra_steps
+    stopped = [r for r in pruned.runs if r.pruned]
+    assert stopped and pruned.extra_steps == sum(r.trained_steps for r in pruned.runs if r.spec.role == "search")
+
+
+def test_pruned_dml_fits_its_law_at_a_common_step_and_stays_close_to_dml():
+    ex = LocalExecutor(BackendSpec())
+    dml = run_method(get_method("dml", {"restarts": 3}), prob(), ex)
+    pruned = run_method(get_method("dml_asha", {"restarts": 3}), prob(), ex)
+    assert pruned.extra_steps < 0.7 * dml.extra_steps
+    assert any(r.pruned for r in pruned.runs)
+    # within 2% of the unpruned law's final model (the simulator's losses at S/3 rank mixtures like at S)
+    assert pruned.final.avg_test_ppl <= dml.final.avg_test_ppl * 1.02
+
+
+def test_pruned_optuna_cuts_later_batches_against_earlier_trials():
+    res = run_method(get_method("optuna_asha", {"runs": 8, "batch": 2}), prob(total_steps=2000),
+                     LocalExecutor(BackendSpec()))
+    search = [r for r in res.runs if r.spec.role == "search"]
+    assert len(search) == 8 and any(r.pruned for r in search[2:])
+    assert res.extra_steps == sum(r.trained_steps for r in search) < 8 * 2000
+
+
+# ----------------------------------------------------------------------------------------------- PBT
+def test_perturbation_stays_on_the_simplex_and_moves():
+    rng = np.random.default_rng(0)
+    p = np.array([0.7, 0.2, 0.1])
+    for _ in range(200):
+        q = perturb_mixture(p, rng, resample_probability=0.25, min_share=0.05)
+        assert np.isclose(q.sum(), 1.0) and q.min() >= 0.05 - 1e-12
+        assert not np.allclose(q, p)  # a common factor (undone by renormalisation) is never drawn
+
+
+def _driver(p, steps=1000, rounds=10, seed=0) -> RunDriver:
+    spec = static_run("m", p, prob(total_steps=steps, seed=seed), rounds=rounds, role="search")
+    return RunDriver(spec, build_backend(BackendSpec(), spec))
+
+
+def test_exploited_member_resumes_the_donor_exactly():
+    donor = _driver([0.3, 0.7])
+    for _ in range(4):
+        donor.round()
+    member = _driver([0.8, 0.2])
+    member.round()
+    state = copy.deepcopy(donor.state_dict())
+    # exploit without perturbation: the member must continue exactly as the donor does
+    copied = LocalExecutor(BackendSpec())._exploit(member, donor, [0.3, 0.7])
+    assert copied.backend.step == donor.backend.step == 400 and len(copied.history) == 4
+    while not donor.done:
+        donor.round()
+        copied.round()
+        assert copied.history[-1].step == donor.history[-1].step
+        np.testing.assert_array_equal(copied.history[-1].train_loss, donor.history[-1].train_loss)
+        np.testing.assert_array_equal(copied.history[-1].val_loss, donor.history[-1].val_loss)
+    np.testing.assert_array_equal(copied.final_losses()[1], donor.final_losses()[1])
+    # explore: same model, optimizer, sampler and step counter, new p from the next round on
+    moved = _driver([0.5, 0.5])
+    moved.load_state_dict(copy.deepcopy(state), exploit=True)
+    assert moved.backend.step == 400 and moved.spec.name == "m"
+    moved.round()
+    assert moved.history[-1].mixture == pytest.approx([0.5, 0.5]) and moved.history[-1].step == 500
+
+
+def test_population_exploits_the_best_and_counts_the_population():
+    p = prob(total_steps=2000)
+    res = run_method(get_method("pbt", {"population": 4, "rounds": 8}), p, LocalExecutor(BackendSpec()))
+    members = [r for r in res.runs if r.spec.role == "search"]
+    assert len(members) == 4 and res.extra_steps == 4 * 2000
+    # at least one member changed its p mid-run (it copied a better member and perturbed its p)
+    assert any(np.ptp([h.mixture[0] for h in r.history]) > 0 for r in members)
+    best = min(members, key=lambda r: np.mean(r.val_loss))
+    assert res.final.spec.resume_from == best.spec.name and res.final.avg_test_ppl == pytest.approx(best.avg_test_ppl)
+    assert Population(quantile=0.25).exploit_pairs({"a": 1.0, "b": 3.0, "c": 2.0, "d": 0.5},
+                                                   np.random.default_rng(0)) == [("b", "d")]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pbt_finds_the_best_static_mixture_on_the_simulator(seed):
+    ex = LocalExecutor(BackendSpec())
+    gs = run_method(get_method("grid_search"), prob(seed=seed), ex)
+    strat = run_method(get_method("stratified"), prob(seed=seed), ex)
+    pbt = run_method(get_method("pbt"), prob(seed=seed), ex)  # 8 members: fewer extra steps than the 9-run grid
+    assert pbt.extra_steps < gs.extra_steps
+    # the best of the grid is p = (0.3, 0.7) (far from stratified); PBT closes >= 90% of the gap to it ...
+    gap = strat.final.avg_test_ppl - gs.final.avg_test_ppl
+    assert gap > 2 and strat.final.avg_test_ppl - pbt.final.avg_test_ppl >= 0.9 * gap
+    # ... and ends on proportions near it
+    assert abs(pbt.mixture[0] - gs.mixture[0]) <= 0.06
