@@ -60,6 +60,8 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", type=_json, default={}, metavar="JSON", help="extra TrainConfig fields as JSON")
     p.add_argument("--aioli", type=_json, default={}, metavar="JSON",
                    help='Aioli overrides as JSON, e.g. \'{"eta": 0.3, "ema": 0.1}\'')
+    p.add_argument("--method-config", type=_json, default=None, metavar="JSON",
+                   help='per-method config overrides as JSON, e.g. \'{"pbt": {"population": 4}}\'')
     p.add_argument("--streaming", choices=["local", "ray"], default=None,
                    help="data reader inside trials: local memory-mapped reader (default) or Ray Data streams")
     p.add_argument("--executor", choices=["tune", "local"], default=None,
@@ -132,6 +134,8 @@ def _experiment(args: argparse.Namespace, methods: list[str] | None, seeds: list
     if args.checkpoint_every is not None:
         tune["checkpoint_frequency"] = args.checkpoint_every
     data["tune"] = tune
+    if args.method_config:
+        data["method_configs"] = {**(data.get("method_configs") or {}), **args.method_config}
     if args.log is not None:
         data["log"] = _csv(args.log)
     if not data.get("methods"):

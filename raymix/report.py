@@ -8,7 +8,8 @@ Reads the per-(method, seed) JSON files written by :func:`raymix.experiment.run_
 * Aioli's diagnostics per final run: how consistently Ā^t's column sums pushed each group the same way
   (sign agreement across rounds), how far p moved, and how far it could move at all (EMA/normalisation bound);
 * the proportions each method used (Table 19 style, averaged over the final run's rounds);
-* plots: proportion trajectories of every dynamic final run (Fig. 6 style).
+* plots: proportion trajectories of every dynamic final run (Fig. 6 style) and average test PPL against
+  extra training steps for every method (when the results hold several).
 """
 
 from __future__ import annotations
@@ -183,6 +184,37 @@ def plot_trajectories(results: list[MethodResult], path: str | Path) -> Path | N
     return path
 
 
+def plot_cost_quality(results: list[MethodResult], path: str | Path) -> Path | None:
+    """Average test PPL (mean ± std over seeds) against extra training steps, one point per method — what a
+    method's proportions cost against what they buy.  None unless the results hold at least two methods."""
+    rows = comparison_rows(results)
+    if len(rows) < 2:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for r in sorted(rows, key=lambda r: r["extra_steps"]):
+        ax.errorbar(r["extra_steps"], r["avg_test_ppl"], yerr=r["std"] if r["seeds"] > 1 else None, fmt="o",
+                    capsize=3, label=f"{r['method']} ({r['seeds']} seed{'s' if r['seeds'] > 1 else ''})")
+        ax.annotate(r["method"], (r["extra_steps"], r["avg_test_ppl"]), textcoords="offset points", xytext=(4, 4),
+                    fontsize=7)
+    S = results[0].problem.total_steps
+    ax.set_xlabel(f"extra training steps (final run S = {S})")
+    ax.set_ylabel("average test PPL (mean over groups)")
+    ax.set_title("quality vs extra compute")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def tidy_tables(results: list[MethodResult]):
     """Two tidy pandas tables: one row per run (config, p, per-group val/test loss) and one row per round
     (step, proportions, validation losses, A^t as JSON) — every run of every method and seed."""
@@ -233,6 +265,12 @@ def write_report(directory: str | Path) -> tuple[str, list[Path]]:
                  "same way every round, 0 = as often up as down. p reachable: the range the EMA/normalisation "
                  "bound allows whatever A^t is learned (`reachable_range`).", "", diag, ""]
     plots = []
+    c = plot_cost_quality(results, directory / "ppl_vs_extra_steps.png")
+    if c is not None:
+        plots.append(c)
+        text += ["## Average test PPL vs extra steps", "",
+                 "Extra steps count what each method trained outside its final run; runs a trial scheduler stopped "
+                 "early count only the steps they trained.", "", f"![ppl vs extra steps]({c.name})", ""]
     p = plot_trajectories(results, directory / "proportions.png")
     if p is not None:
         plots.append(p)

@@ -138,6 +138,11 @@ class DMLSearcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id not in self._issued or error or not result:
             return
+        steps = int(self.template["trial"]["run"]["steps"])
+        if int(result.get("step", steps)) < steps:
+            raise ConfigError(f"DMLSearcher: trial {trial_id} stopped at step {result.get('step')} of {steps} (a trial "
+                              "scheduler stopped it); the law is fitted on every sweep run's final losses, so run it "
+                              "without a scheduler, or use the registry method 'dml_asha', which fits at a common step")
         try:
             self._losses[self._issued[trial_id]] = [float(result[f"val_loss/{g}"]) for g in self.groups]
         except KeyError as e:

@@ -99,3 +99,13 @@ def test_pbt_on_tune_matches_the_in_process_population(ray_runtime, tmp_path):
         assert a.val_loss == pytest.approx(b.val_loss, rel=1e-12)
     assert any(np.ptp([h.mixture[0] for h in r.history]) > 0 for r in members)
     assert res.final.avg_test_ppl == pytest.approx(local.final.avg_test_ppl) and res.extra_steps == 3 * 800
+
+
+def test_dml_searcher_refuses_a_trial_a_scheduler_stopped():
+    from raymix.errors import ConfigError
+    from raymix.tune.searchers import DMLSearcher
+
+    searcher = DMLSearcher(static_trial(GROUPS, steps=100, rounds=4), GROUPS, runs=3)
+    searcher.suggest("t0")
+    with pytest.raises(ConfigError, match="stopped at step 25 of 100.*dml_asha"):
+        searcher.on_trial_complete("t0", {"step": 25, "val_loss/github": 1.0, "val_loss/c4": 2.0})
