@@ -12,8 +12,8 @@ How each method chooses p from a pruned sweep:
 * ``grid_search_asha`` / ``optuna_asha`` — the lowest final average validation loss among the runs that
   finished (pruning only removes runs that were worse at a rung);
 * ``dml_asha`` / ``regmix_asha`` — the law / regressor is fitted on the per-group validation losses *at a
-  common step*: the deepest rung that at least ``fit_min_runs`` runs reached (m+1 for DML's law, the
-  final step when enough runs finished).  Mixing losses of different steps would confound p with
+  common step*: the deepest rung that at least ``fit_min_runs`` runs reached (DML: max(m+1, half the
+  sweep); the final step when enough runs finished).  Mixing losses of different steps would confound p with
   training length, and the runs that finish are too few to fit m+1-parameter laws (docs/DECISIONS.md).
 """
 
@@ -114,14 +114,19 @@ class PrunedDMLConfig(PrunedSweepConfig, DMLConfig):
     """DML on an ASHA-pruned sweep; the law is fitted on losses at a common step (module docstring)."""
 
     grace_rounds: int = field(3, help="rounds before a run can be stopped (ASHA grace_period)")
+    fit_min_runs: int | None = field(None, help="runs the law is fitted on, at the deepest rung that many reached; "
+                                                "None = max(m+1, half the sweep): the survivors of a late rung "
+                                                "cluster where the sweep was best and extrapolate badly")
 
     def validate(self) -> None:
         PrunedSweepConfig.validate(self)
         DMLConfig.validate(self)
+        check(self.fit_min_runs is None or int(self.fit_min_runs) >= 2,
+              f"fit_min_runs must be None or >= 2, got {self.fit_min_runs!r}")
 
 
 class DataMixingLawsASHA(MixingMethod):
-    """DML with ASHA-pruned sweep runs: log-linear static law fitted at the deepest rung with >= m+1 runs."""
+    """DML with ASHA-pruned sweep runs: log-linear static law fitted at a rung that most runs reached."""
 
     name = "dml_asha"
     config_cls = PrunedDMLConfig
@@ -132,7 +137,8 @@ class DataMixingLawsASHA(MixingMethod):
         n = None if cfg.runs is None else max(int(cfg.runs), problem.m + 1)
         points = default_cover(problem.m, n, seed=problem.seed)
         results = yield pruned_sweep_phase("dml-asha", "dml", points, problem, cfg)
-        P, L, _ = common_step_table(results, problem.m + 1)
+        need = max(problem.m + 1, -(-len(results) // 2)) if cfg.fit_min_runs is None else int(cfg.fit_min_runs)
+        P, L, _ = common_step_table(results, max(need, problem.m + 1))
         law = LogLinearStaticLaw(delta=cfg.huber_delta, n_restarts=cfg.restarts, seed=problem.seed).fit(P, L)
         p = np.asarray(law.optimal_mixture(), dtype=float)
         return (yield from finish_with(problem, p, finished(results), results[0].spec.steps))
