@@ -14,6 +14,7 @@ Checkpoint semantics:
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable
@@ -269,7 +270,7 @@ class LocalExecutor(Executor):
             return cached  # the same scheduled phase, already run for an earlier method (e.g. X and aioli+X)
         if self.progress is not None:
             self.progress.phase_started(phase.name, [(s.name, 0, s.steps) for s in phase.runs])
-        drivers = {spec.name: RunDriver(spec, build_backend(self.backend_spec, spec)) for spec in phase.runs}
+        drivers = {spec.name: RunDriver(spec, self.build_backend(spec)) for spec in phase.runs}
         rounds = phase_rounds(phase)
         stopped: dict[str, int] = {}
         try:
@@ -294,8 +295,9 @@ class LocalExecutor(Executor):
         cfg = {**member.spec.policy_config, "mixture": [float(x) for x in mixture]}
         spec = RunSpec.from_dict({**member.spec.to_dict(), "policy_config": cfg,
                                   "tags": {**member.spec.tags, "mixture": cfg["mixture"]}})
-        new = RunDriver(spec, build_backend(self.backend_spec, spec))
-        new.load_state_dict(donor.state_dict(), exploit=True)
+        # the member's own backend object takes the donor's state (no new model is built)
+        new = RunDriver(spec, member.backend)
+        new.load_state_dict(copy.deepcopy(donor.state_dict()), exploit=True)
         return new
 
 

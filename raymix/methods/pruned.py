@@ -132,6 +132,10 @@ class DataMixingLawsASHA(MixingMethod):
     config_cls = PrunedDMLConfig
     extra_runs = "10 pruned"
 
+    def for_plan_check(self) -> DataMixingLawsASHA:
+        # as DML: one L-BFGS start; the fit moves only the final run's p, never which runs are trained
+        return type(self)(self.config.replace(restarts=1))
+
     def plan(self, problem: MixingProblem) -> Plan:
         cfg: PrunedDMLConfig = self.config
         n = None if cfg.runs is None else max(int(cfg.runs), problem.m + 1)
