@@ -92,6 +92,15 @@ def check(cond: bool, msg: str) -> None:
         raise ConfigError(msg)
 
 
+def check_int(name: str, value: Any, lo: int | None = None) -> None:
+    """Check that ``value`` is an integer (not a bool, not a float such as 2.7) and ``>= lo``."""
+    ok = isinstance(value, int) and not isinstance(value, bool) or (
+        hasattr(value, "dtype") and getattr(value.dtype, "kind", "") in "iu" and getattr(value, "ndim", 1) == 0)
+    if not ok or (lo is not None and int(value) < lo):
+        bound = "" if lo is None else f" >= {lo}"
+        raise ConfigError(f"{name} must be an integer{bound}, got {value!r}")
+
+
 def check_range(name: str, value: Any, lo: float | None = None, hi: float | None = None, *,
                 lo_open: bool = False, hi_open: bool = False) -> None:
     """Check ``lo <(=) value <(=) hi`` for a numeric field; the message quotes the value and the range."""

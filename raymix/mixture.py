@@ -36,7 +36,10 @@ class Mixture:
     def from_array(cls, groups: Sequence[str], weights: Iterable[float], *, normalize: bool = False) -> Mixture:
         """Build from parallel sequences of group names and weights."""
         groups = tuple(groups)
-        w = list(np.asarray(list(weights), dtype=float).ravel())
+        raw = np.asarray(list(weights))
+        if raw.dtype.kind not in "iuf":  # strings, booleans, objects: numpy would convert "0.5" and True silently
+            raise MixtureError(f"proportions must be numbers, got {list(weights)!r}")
+        w = list(raw.astype(float).ravel())
         if len(groups) != len(w):
             raise MixtureError(
                 f"{len(groups)} groups {list(groups)} but {len(w)} weights {w}; give one weight per group"
@@ -119,6 +122,11 @@ def _validate(groups: tuple, weights: list, *, normalize: bool) -> tuple[tuple[s
     if len(set(groups)) != len(groups):
         dup = sorted({g for g in groups if groups.count(g) > 1})
         raise MixtureError(f"group names must be unique, got duplicates {dup}")
+    bad = [f"{g}={x!r}" for g, x in zip(groups, weights)
+           if isinstance(x, (str, bytes, bool, np.bool_)) or not isinstance(x, (int, float, np.number))]
+    if bad:
+        # "0.5" or True would be converted silently by numpy; a proportion must be given as a number
+        raise MixtureError(f"proportions must be numbers, got {', '.join(bad)}")
     try:
         w = np.asarray(weights, dtype=float)
     except (TypeError, ValueError):
@@ -149,6 +157,9 @@ def as_weights(p: Mixture | Sequence[float] | np.ndarray, groups: Sequence[str] 
     """Validated float64 proportions ``(m,)`` from a Mixture (aligned to ``groups``) or an array."""
     if isinstance(p, Mixture):
         return (p.aligned(groups) if groups is not None else p).weights
-    arr = np.asarray(p, dtype=float).ravel()
+    raw = np.asarray(p)
+    if raw.dtype.kind not in "iuf":
+        raise MixtureError(f"proportions must be numbers, got {np.asarray(p, dtype=object).tolist()!r}")
+    arr = raw.astype(float).ravel()
     names = tuple(groups) if groups is not None else tuple(f"g{i}" for i in range(arr.size))
     return Mixture.from_array(names, arr).weights

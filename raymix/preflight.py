@@ -129,6 +129,9 @@ class StandInExecutor(LocalExecutor):
                                      train_noise=1e-5, seed=int(spec.seed))
         return StandInBackend(sim, groups=self.facts.groups, batch_size=self.facts.batch_size, seed=int(spec.seed))
 
+    def data_groups(self) -> tuple[str, ...]:
+        return self.facts.groups
+
     def reference_state(self, state: dict[str, Any]) -> dict[str, Any]:
         if self.backend_spec.kind == "sim":
             return super().reference_state(state)
@@ -162,6 +165,9 @@ def check_experiment(cfg: ExperimentConfig) -> PreflightReport:
     seeds = check_seeds(cfg.seeds)
     facts = check_data(cfg.backend)
     if cfg.executor == "tune":
+        from raymix.tune.executor import TuneSettings
+
+        TuneSettings.from_dict({k: v for k, v in cfg.tune.items() if k != "experiment"})  # --max-failures etc.
         check_trial_resources(cfg.tune)
     runs = steps = 0
     for seed in seeds:

@@ -117,6 +117,10 @@ class FolderSource(CorpusSource):
         except (OSError, UnicodeDecodeError) as e:
             raise SourceUnavailableError(f"cannot read {str(path)!r} as {self.encoding} text: {e}; "
                                          "fix the file's permissions/encoding or remove it") from e
+        if "\x00" in text:
+            # NUL never occurs in text; a binary file would be tokenized byte by byte (and slow BPE training 100x)
+            raise DataError(f"{str(path)!r} contains NUL bytes ({text.count(chr(0))} of {len(text)} characters): it is a "
+                            "binary file, not text — remove it from the corpus folder")
         if suffix == ".txt":
             if self.txt_mode == "file":
                 yield text

@@ -17,7 +17,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from raymix.config import Config, check
+from raymix.config import Config, check, check_int
 from raymix.errors import MethodError
 from raymix.methods.policies import AioliConfig
 from raymix.methods.runs import RunResult, RunSpec
@@ -41,9 +41,10 @@ class MixingProblem(Config):
     def validate(self) -> None:
         check(len(self.groups) >= 2, f"a mixing problem needs at least 2 groups, got {list(self.groups)!r}")
         check(len(set(self.groups)) == len(self.groups), f"group names must be unique, got {list(self.groups)!r}")
-        check(int(self.total_steps) >= 1, f"total_steps (S) must be >= 1, got {self.total_steps!r}")
+        check_int("total_steps (S)", self.total_steps, 1)
+        check_int("seed", self.seed, 0)
         check(self.setting in SETTINGS, f"setting must be one of {SETTINGS}, got {self.setting!r}")
-        check(int(self.rounds) >= 1, f"rounds must be >= 1, got {self.rounds!r}")
+        check_int("rounds", self.rounds, 1)
         check(not self.with_aioli or self.setting == "restricted",
               "with_aioli (Aioli+method) belongs to the restricted setting (paper §6.2); set setting='restricted'")
         AioliConfig.from_dict(self.aioli)  # validate early: a bad handoff config must not surface after the sweep
@@ -131,6 +132,10 @@ class Executor(ABC):
     def run_phase(self, phase: Phase, problem: MixingProblem) -> list[RunResult]:
         """Train every run of ``phase``; results in the order of ``phase.runs``."""
 
+    def data_groups(self) -> tuple[str, ...] | None:
+        """The groups of the data this executor trains on (None: unknown, not checked)."""
+        return None
+
 
 class MixingMethod(ABC):
     """A data-mixing method of the LMO framework (paper Table 1) as a plan of runs."""
@@ -161,6 +166,10 @@ class MixingMethod(ABC):
 def run_method(method: MixingMethod, problem: MixingProblem, executor: Executor) -> MethodResult:
     """Drive ``method.plan(problem)`` to completion on ``executor``."""
     t0 = time.perf_counter()
+    have = executor.data_groups()
+    if have is not None and tuple(have) != tuple(problem.groups):
+        raise MethodError(f"the problem names groups {list(problem.groups)} but the backend has groups {list(have)}; "
+                          "a problem must name exactly the data's groups, in the data's order")
     gen = method.plan(problem)
     runs: list[RunResult] = []
     names: set[str] = set()

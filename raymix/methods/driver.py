@@ -215,6 +215,9 @@ class LocalExecutor(Executor):
         self.states: dict[str, dict[str, Any]] = {}
         self.results: dict[str, RunResult] = {}
 
+    def data_groups(self) -> tuple[str, ...]:
+        return backend_groups(self.backend_spec)
+
     def build_backend(self, spec: RunSpec) -> TrainingBackend:
         """A fresh backend for ``spec`` (overridden by the plan check, which trains a stand-in)."""
         return build_backend(self.backend_spec, spec)

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from raymix.backend import ProxySignals, TrainingBackend
-from raymix.config import Config, check, check_range, field
+from raymix.config import Config, check, check_int, check_range, field
 from raymix.errors import ConfigError, MethodError, RaymixWarning
 from raymix.estimators import aioli as aioli_est
 from raymix.estimators.doge import DoGEWeights
@@ -182,8 +182,8 @@ class AioliConfig(Config):
                                        f"(p^0 = (1 − f)·p_init + f/m, f = {START_FLOOR}: every group keeps >= f/m)")
 
     def validate(self) -> None:
-        check(int(self.rounds) >= 1, f"rounds (T) must be >= 1, got {self.rounds!r}")
-        check(int(self.sweeps) >= 1, f"sweeps (k) must be >= 1, got {self.sweeps!r}")
+        check_int("rounds (T)", self.rounds, 1)
+        check_int("sweeps (k)", self.sweeps, 1)
         check_range("delta", self.delta, 0.0, 1.0, lo_open=True, hi_open=True)
         check_range("eps", self.eps, 0.0, 1.0, hi_open=True)
         check_range("eta", self.eta, 0.0)
@@ -193,9 +193,9 @@ class AioliConfig(Config):
               f"normalization must be one of {sorted(NORMALIZATIONS)}, got {self.normalization!r}")
         check(self.segment_order in ("shuffle", "permutations"),
               f"segment_order must be 'shuffle' or 'permutations', got {self.segment_order!r}")
-        check(self.eval_examples is None or int(self.eval_examples) >= 1,
-              f"eval_examples must be None or >= 1, got {self.eval_examples!r}")
-        check(int(self.init_steps) >= 0, f"init_steps (S_init) must be >= 0, got {self.init_steps!r}")
+        if self.eval_examples is not None:
+            check_int("eval_examples", self.eval_examples, 1)
+        check_int("init_steps (S_init)", self.init_steps, 0)
         check(self.start in AIOLI_STARTS, f"start must be one of {list(AIOLI_STARTS)}, got {self.start!r}")
         if self.init_mixture is not None:
             as_weights(self.init_mixture)

@@ -201,6 +201,11 @@ class TuneExecutor(Executor):
         return {"run": spec.to_dict(), "handoff": path(spec.resume_from), "reference": path(spec.reference_from),
                 "threads": threads}
 
+    def data_groups(self) -> tuple[str, ...]:
+        from raymix.methods.driver import backend_groups
+
+        return backend_groups(self.backend_spec)
+
     def _accept(self, rr: RunResult) -> None:
         self.checkpoints[rr.spec.name] = rr.checkpoint  # type: ignore[assignment]
         self.results[rr.spec.name] = rr

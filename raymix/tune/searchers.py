@@ -20,6 +20,7 @@ import numpy as np
 from ray import tune
 from ray.tune.search import Searcher
 
+from raymix.config import check_range
 from raymix.errors import ConfigError
 from raymix.laws import LogLinearStaticLaw
 from raymix.methods.driver import BackendSpec, backend_groups
@@ -89,7 +90,10 @@ def mixture_from_space(config: dict[str, Any], m: int) -> list[float] | None:
         return None
     from raymix.methods.optuna_search import stick_breaking
 
-    return [float(x) for x in stick_breaking([config[f"{U_PREFIX}{k}"] for k in range(m - 1)])]
+    us = [config.get(f"{U_PREFIX}{k}") for k in range(m - 1)]
+    for k, u in enumerate(us):
+        check_range(f"{U_PREFIX}{k}", u, 0.0, 1.0)  # a searcher's value outside [0, 1] is not a stick fraction
+    return [float(x) for x in stick_breaking(us)]
 
 
 class DMLSearcher(Searcher):
