@@ -167,7 +167,7 @@ def check_experiment(cfg: ExperimentConfig) -> PreflightReport:
     if cfg.executor == "tune":
         from raymix.tune.executor import TuneSettings
 
-        TuneSettings.from_dict({k: v for k, v in cfg.tune.items() if k != "experiment"})  # --max-failures etc.
+        TuneSettings.from_dict({k: v for k, v in cfg.tune.items() if v is not None and k != "experiment"})
         check_trial_resources(cfg.tune)
     runs = steps = 0
     for seed in seeds:

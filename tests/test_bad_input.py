@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_shards
+from shard_writer import write_shards
 
 from raymix import Mixture
 from raymix.cli import main
