@@ -84,3 +84,7 @@ class NonFiniteError(RaymixError, FloatingPointError):
 
 class ExperimentMismatchError(RaymixError, ValueError):
     """An output directory holds the results of a different experiment."""
+
+
+class DistributedError(RaymixError, RuntimeError):
+    """The ranks of a data-parallel run disagree (p, counts) or have no process group to talk over."""

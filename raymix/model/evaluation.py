@@ -17,7 +17,7 @@ fixed per run by ``subset_seed`` and kept in the backend's state (:meth:`GroupEv
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from torch import nn
 from raymix.data.reader import spread_subset, stable_key, window_documents
 from raymix.errors import CheckpointError, DataError, SplitNotFoundError
 from raymix.model.gpt import check_token_ids, group_sums, iter_chunks, token_losses
+
+if TYPE_CHECKING:
+    from raymix.train.distributed import Collective
 
 
 def perplexity(losses: np.ndarray) -> np.ndarray:
@@ -173,25 +176,31 @@ class GroupEvaluator:
 
     @torch.inference_mode()  # no autograd bookkeeping at all (cheaper than no_grad; outputs never need grads)
     def evaluate(self, model: nn.Module, split: str = "val", *, max_examples: int | None = None,
-                 autocast_dtype: torch.dtype | None = None) -> np.ndarray:
+                 autocast_dtype: torch.dtype | None = None, collective: Collective | None = None) -> np.ndarray:
         """``(m,)`` fp64 mean next-token loss (nats) per group; ``nan`` for a group without windows.
 
         Runs in eval mode and restores the model's previous mode.  Windows of different groups share
         forward passes (batches are cut across group boundaries), then losses are reduced per group.
+        With a data-parallel ``collective`` each rank evaluates its contiguous share of the selected
+        windows and the per-group sums are all-reduced: every rank returns the same losses.
         """
         if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 1):
             raise DataError(f"max_examples must be a positive integer or None, got {max_examples!r}")
         ids, group_ids, counts = self._selection(split, max_examples)
         m = len(self.groups)
         sums = torch.zeros(m, dtype=torch.float64, device=self.device)
+        start, stop = collective.shard_bounds(len(ids)) if collective is not None else (0, len(ids))
         was_training = model.training
         model.eval()
         try:
-            for chunk in iter_chunks(len(ids), self.batch_size):
+            for chunk in iter_chunks(stop - start, self.batch_size):
+                chunk = slice(start + chunk.start, start + chunk.stop)
                 losses = token_losses(model, ids[chunk], autocast_dtype)  # (b, T-1) fp32
                 sums += group_sums(losses.sum(dim=1, dtype=torch.float64), group_ids[chunk], m)
         finally:
             model.train(was_training)
+        if collective is not None:
+            collective.all_reduce_(sums)
         tokens = counts * (ids.shape[1] - 1)
         out = np.full(m, np.nan)
         np.divide(sums.cpu().numpy(), tokens, out=out, where=tokens > 0)

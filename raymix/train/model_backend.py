@@ -6,6 +6,10 @@ and ``evaluate`` (per-group losses on fixed cached windows).  One optimizer step
 ``batch_size`` packed windows composed per example (paper App. D), optionally split into
 ``grad_accumulation`` micro-batches whose gradients are summed so the update equals the full batch's.
 
+Data parallel: inside an initialised ``torch.distributed`` process group (Ray Train's workers) every
+rank draws the same global batch, trains on its own slice and all-reduces gradients and per-group loss
+sums, so W workers follow one worker's trajectory (:mod:`raymix.train.distributed`).
+
 No Ray here: the Tune trainable wraps this object and checkpoints its ``state_dict``.
 """
 
@@ -29,6 +33,7 @@ from raymix.model.gpt import build_model, check_token_ids, group_sums, iter_chun
 from raymix.model.optim import WarmupCosineSchedule, build_optimizer
 from raymix.model.presets import ModelConfig, resolve_model_config
 from raymix.train.config import TrainConfig
+from raymix.train.distributed import Collective
 
 #: Bumped when the layout of :meth:`ModelBackend.state_dict` changes.
 STATE_FORMAT = 1
@@ -46,10 +51,12 @@ def stratified_counts(n: int, m: int, offset: int = 0) -> np.ndarray:
 class _GroupLossMeter:
     """Per-group token-loss sums on the device (fp64) and token/example counts on the host.
 
-    Summing on the device avoids a host sync every step; :meth:`stats` syncs once per call.
+    Summing on the device avoids a host sync every step; :meth:`stats` syncs once per call.  Under data
+    parallelism each rank sums its own rows and counts the global batch; :meth:`stats` all-reduces the sums.
     """
 
-    def __init__(self, m: int, device: torch.device) -> None:
+    def __init__(self, m: int, device: torch.device, collective: Collective | None = None) -> None:
+        self.collective = collective or Collective()
         self.loss_sums = torch.zeros(m, dtype=torch.float64, device=device)
         self.tokens = np.zeros(m, dtype=np.int64)
         self.examples = np.zeros(m, dtype=np.int64)
@@ -64,7 +71,8 @@ class _GroupLossMeter:
 
     def stats(self, steps: int) -> TrainStats:
         losses = np.full(len(self.tokens), np.nan)
-        np.divide(self.loss_sums.cpu().numpy(), self.tokens, out=losses, where=self.tokens > 0)
+        sums = self.collective.all_reduce_(self.loss_sums.clone())
+        np.divide(sums.cpu().numpy(), self.tokens, out=losses, where=self.tokens > 0)
         return TrainStats(steps=steps, group_train_loss=losses, group_examples=self.examples.copy())
 
 
@@ -83,13 +91,16 @@ class ModelBackend(TrainingBackend):
             their N windows spread over documents, seeded by the run's seed (``GroupEvaluator``).
         eval_documents: ``{split: {group: (n,) ints}}`` the document of every window of ``eval_sets``
             (``raymix.data.reader.load_eval_documents``); needed when ``eval_sets`` are a spread sample.
+        collective: the data-parallel group; None detects an initialised ``torch.distributed`` group
+            (rank, world size) and otherwise trains alone.  Every rank must be given the same arguments.
     """
 
     def __init__(self, groups: Sequence[str], model_config: ModelConfig | str | dict[str, Any],
                  train_config: TrainConfig | dict[str, Any], train_source: BatchSource,
                  eval_sets: Mapping[str, Mapping[str, np.ndarray]], val_source: BatchSource | None = None, *,
                  eos_id: int | None = None,
-                 eval_documents: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> None:
+                 eval_documents: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+                 collective: Collective | None = None) -> None:
         self.groups = tuple(groups)
         if len(self.groups) < 1 or len(set(self.groups)) != len(self.groups):
             raise ConfigError(f"groups must be unique names, at least one, got {list(self.groups)}")
@@ -110,11 +121,17 @@ class ModelBackend(TrainingBackend):
                                   f"use a larger preset context or shorter windows")
         self.train_source = train_source
         self.val_source = val_source
+        self.collective = collective if collective is not None else Collective.detect()
         tc = self.train_config
+        if tc.batch_size < self.collective.world_size:
+            raise ConfigError(f"batch_size={tc.batch_size} is smaller than the {self.collective.world_size} data-parallel "
+                              f"workers; every worker needs at least one row per step: use at most {tc.batch_size} "
+                              f"workers or a larger batch")
         torch.set_num_threads(tc.resolve_threads())
         self.device = tc.resolve_device()
         self.autocast_dtype = tc.autocast_dtype(self.device)
         self.model = build_model(self.model_config, self.device, seed=tc.seed)
+        self.collective.broadcast_module_(self.model)  # same seed gives the same init; make it certain
         self.model.train()
         self._params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.model, lr=tc.lr, weight_decay=tc.weight_decay,
@@ -160,12 +177,19 @@ class ModelBackend(TrainingBackend):
                               f"mixture={mixture!r}, counts={counts!r}")
         p = as_weights(mixture, self.groups) if mixture is not None else None
         c = self._check_counts(counts, self.batch_size) if counts is not None else None
-        meter = _GroupLossMeter(self.m, self.device)
+        if p is not None:
+            p = self.collective.agree(p, "mixture p", device=self.device)
+        else:
+            c = self.collective.agree(c, "batch counts", device=self.device).astype(np.int64)
+        meter = _GroupLossMeter(self.m, self.device, self.collective)
+        rows = self.collective.shard(self.batch_size)
         for _ in range(steps):
+            # Every rank draws the whole global batch (its sampler stays in step with the others') and
+            # trains on its own slice; the gradient is normalised by the global token count.
             batch = (self.train_source.next_batch(mixture=p) if p is not None
                      else self.train_source.next_batch(counts=c))
-            ids, gids = self._to_device(batch, expected=self.batch_size)
-            tokens = ids.shape[0] * (ids.shape[1] - 1)
+            ids, gids = self._to_device(batch, expected=self.batch_size, rows=rows)
+            tokens = self.batch_size * (ids.shape[1] - 1)
             meter.count(batch.groups, ids.shape[1] - 1)
             self.optimizer.zero_grad(set_to_none=True)
             for chunk in iter_chunks(len(ids), self._micro_size()):
@@ -188,6 +212,10 @@ class ModelBackend(TrainingBackend):
         (DoGE) and the update ``Σ_i w_i g_i`` reusing those gradients.
         """
         self._check_steps(steps)
+        if self.collective.active:
+            raise ConfigError(f"proxy_train (DoReMi / DoGE proxies) runs on one worker only, but this backend trains "
+                              f"data-parallel on {self.collective.world_size}; run proxy phases with one worker per "
+                              f"trial (workers_per_trial=1)")
         if not 0.0 <= float(val_fraction) < 1.0:
             raise ConfigError(f"val_fraction must lie in [0, 1), got {val_fraction!r}")
         n_val = int(round(float(val_fraction) * self.batch_size))
@@ -331,6 +359,7 @@ class ModelBackend(TrainingBackend):
         return _safe_mean(sums, group_tokens)
 
     def _optimizer_step(self) -> None:
+        self.collective.all_reduce_grads(self._params)  # sum of the ranks' slices = the global batch's gradient
         if self.train_config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self._params, self.train_config.grad_clip)
         self.schedule.apply()
@@ -368,7 +397,9 @@ class ModelBackend(TrainingBackend):
                               f"{list(self.groups)}), got {w!r}")
         return arr
 
-    def _to_device(self, batch: Batch, *, expected: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _to_device(self, batch: Batch, *, expected: int,
+                   rows: slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate the whole batch, then move its ``rows`` (default all) to the device."""
         ids, groups = np.asarray(batch.input_ids), np.asarray(batch.groups)
         if ids.ndim != 2 or ids.shape[0] != expected or groups.shape != (expected,):
             raise DataError(f"the batch source returned input_ids of shape {ids.shape} and groups of shape "
@@ -379,6 +410,8 @@ class ModelBackend(TrainingBackend):
         if groups.min() < 0 or groups.max() >= self.m:
             raise DataError(f"batch group ids {np.unique(groups).tolist()} fall outside [0, {self.m})")
         check_token_ids(ids, self.model_config.vocab_size)
+        if rows is not None:
+            ids, groups = ids[rows], groups[rows]
         if not ids.flags.writeable:  # e.g. Arrow-backed rows; torch cannot share read-only memory
             ids = ids.copy()
         non_blocking = self.device.type == "cuda"
@@ -389,7 +422,7 @@ class ModelBackend(TrainingBackend):
     def evaluate(self, split: str = "val", *, max_examples: int | None = None) -> np.ndarray:
         """``(m,)`` fp64 mean token loss per group on the cached windows of ``split`` (eval mode, no grad)."""
         return self.evaluator.evaluate(self.model, split, max_examples=max_examples,
-                                       autocast_dtype=self.autocast_dtype)
+                                       autocast_dtype=self.autocast_dtype, collective=self.collective)
 
     def set_reference(self, state: dict[str, Any]) -> None:
         """Freeze a copy of another backend's model (its :meth:`model_state` or :meth:`state_dict`)."""

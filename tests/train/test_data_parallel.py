@@ -1,0 +1,143 @@
+"""Data-parallel training (raymix.train.distributed): W gloo workers follow one worker's trajectory.
+
+Two CPU processes (tests/train/dp_worker.py, torch.distributed over gloo, no Ray) train an Aioli run that
+hands off from a truncated one-worker run; the in-process single worker on the same global batch is the
+reference.  Tolerances: proportions 1e-4 absolute, losses 1e-6 relative (measured: 1.4e-6 and 1.5e-8;
+docs/DECISIONS.md: the float reduction order is the only difference).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from raymix.errors import ConfigError, DistributedError
+from raymix.methods.driver import BackendSpec, RunDriver, build_backend
+from raymix.methods.runs import RunSpec
+from raymix.train.distributed import Collective
+
+WORKER = Path(__file__).with_name("dp_worker.py")
+S = 40
+P_TOL = 1e-4    # absolute, on proportions
+LOSS_RTOL = 1e-6  # relative, on per-group losses
+
+
+def _worker_module():
+    spec = importlib.util.spec_from_file_location("dp_worker", WORKER)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(job: dict, out_dir: Path, world: int) -> list[dict]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    job_path = out_dir / "job.json"
+    job_path.write_text(json.dumps(job))
+    port = _free_port()
+    procs = []
+    for rank in range(world):
+        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+        procs.append(subprocess.Popen([sys.executable, str(WORKER), str(job_path), str(out_dir)], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0, log[-3000:]
+    return [json.loads((out_dir / f"rank{r}.json").read_text()) for r in range(world)]
+
+
+@pytest.fixture(scope="module")
+def backend_spec(tmp_path_factory, ray_runtime) -> BackendSpec:
+    from raymix.data.embedded import EmbeddedSource
+    from raymix.data.shards import build_shards
+
+    out = tmp_path_factory.mktemp("dp-shards") / "emb"
+    build_shards(EmbeddedSource(groups=["books", "code", "speeches"]), out, vocab_size=384, seq_len=32,
+                 heldout_fraction=0.3, seed=0, max_docs_per_group=12)
+    # batch 6: one worker does one 6-row forward, two do 3 + 3 rows (another float reduction order)
+    return BackendSpec(kind="model", shards=str(out), model="tiny",
+                       model_options={"n_layers": 1, "d_model": 32, "n_heads": 2, "context_length": 32},
+                       train={"batch_size": 6, "grad_accumulation": 1, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 2,
+                              "eval_examples": 5, "eval_batch_size": 4, "threads": 1, "device": "cpu"})
+
+
+def test_shards_are_disjoint_and_cover_the_batch():
+    for n in (1, 5, 6, 8, 13):
+        for world in (1, 2, 3, 4):
+            if world > 1 and n < world:
+                continue
+            parts = [Collective.__new__(Collective) for _ in range(world)]
+            rows = []
+            for r, c in enumerate(parts):
+                c.rank, c.world_size = r, world
+                rows.extend(range(*c.shard_bounds(n)))
+            assert rows == list(range(n)), (n, world)
+    with pytest.raises(DistributedError, match="process group"):
+        Collective(0, 2)
+
+
+def test_two_gloo_workers_follow_one_worker(backend_spec, tmp_path):
+    worker = _worker_module()
+    short = RunSpec(name="gs-00", policy="static", policy_config={"mixture": [0.2, 0.5, 0.3], "rounds": 1},
+                    steps=S // 4, total_steps=S, role="truncated")
+    driver = RunDriver(short, build_backend(backend_spec, short))
+    driver.run_to_end()
+    handoff = tmp_path / "handoff.pt"
+    torch.save({"spec": short.to_dict(), "backend": driver.backend.state_dict()}, handoff)
+
+    run = RunSpec(name="aioli+gs", policy="aioli", steps=S, total_steps=S, resume_from="gs-00",
+                  policy_config={"rounds": 2, "sweeps": 1, "delta": 0.4, "eval_examples": 3, "eta": 2.0,
+                                 "init_mixture": [0.2, 0.5, 0.3]})
+    job = {"backend": backend_spec.to_dict(), "run": run.to_dict(), "handoff": str(handoff)}
+    one = worker.run(job, str(tmp_path / "one"))
+    two = _launch(job, tmp_path / "two", world=2)
+
+    assert [o["rank"] for o in two] == [0, 1] and all(o["world_size"] == 2 for o in two)
+    # every rank sees the same p and reports the same (all-reduced) losses and weights, bit for bit
+    assert two[0]["result"]["history"] == two[1]["result"]["history"]
+    assert two[0]["weights_head"] == two[1]["weights_head"]
+
+    ref, dp = one["result"], two[0]["result"]
+    assert len(ref["history"]) == len(dp["history"]) > 1
+    moved = False
+    for a, b in zip(ref["history"], dp["history"]):
+        assert a["step"] == b["step"]
+        np.testing.assert_allclose(b["mixture"], a["mixture"], rtol=0, atol=P_TOL)
+        np.testing.assert_allclose(b["train_loss"], a["train_loss"], rtol=LOSS_RTOL)
+        if a["val_loss"] is not None:
+            np.testing.assert_allclose(b["val_loss"], a["val_loss"], rtol=LOSS_RTOL)
+        moved |= not np.allclose(a["mixture"], [0.2, 0.5, 0.3], atol=1e-3)
+    assert moved, "Aioli never moved p: the comparison of proportions would be vacuous"
+    np.testing.assert_allclose(dp["val_loss"], ref["val_loss"], rtol=LOSS_RTOL)
+    np.testing.assert_allclose(dp["test_loss"], ref["test_loss"], rtol=LOSS_RTOL)
+    np.testing.assert_allclose(two[0]["weights_head"], one["weights_head"], rtol=1e-4, atol=1e-6)
+    # the 2-worker checkpoint is an ordinary run state: one worker resumes it and gets the same losses
+    state = torch.load(tmp_path / "two" / "state.pt", weights_only=False)
+    assert state["backend"]["step"] == S
+    again = build_backend(backend_spec, run)
+    again.load_state_dict(state["backend"])
+    np.testing.assert_allclose(again.evaluate("test"), dp["test_loss"], rtol=1e-12)
+
+
+def test_proxy_training_refuses_several_workers(backend_spec):
+    spec = RunSpec(name="p", policy="static", policy_config={"mixture": [0.2, 0.5, 0.3]}, steps=4, total_steps=4)
+    backend = build_backend(backend_spec, spec)
+    backend.collective = Collective.__new__(Collective)
+    backend.collective.rank, backend.collective.world_size = 0, 2
+    with pytest.raises(ConfigError, match="one worker"):
+        backend.proxy_train(1, lambda s: np.ones(3) / 3, reference=False)
