@@ -79,6 +79,9 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="delete the results of a previous experiment in --out and start afresh (without it, "
                         "rerunning with the same --out continues an interrupted experiment)")
+    p.add_argument("--workers-per-trial", type=int, default=None,
+                   help="data-parallel Ray Train workers per trial, each with --cpus-per-trial CPUs and "
+                        "--gpus-per-trial GPUs (gloo on CPU, nccl on GPU; default 1 = no Ray Train)")
     p.add_argument("--out", default=None, help="output directory: results, Tune storage, report, raymix.log "
                                                "(default raymix_results)")
     p.add_argument("--log", default=None, metavar="TRACKERS",
@@ -133,6 +136,8 @@ def _experiment(args: argparse.Namespace, methods: list[str] | None, seeds: list
         tune["max_failures"] = args.max_failures
     if args.checkpoint_every is not None:
         tune["checkpoint_frequency"] = args.checkpoint_every
+    if args.workers_per_trial is not None:
+        tune["workers_per_trial"] = args.workers_per_trial
     data["tune"] = tune
     if args.method_config:
         data["method_configs"] = {**(data.get("method_configs") or {}), **args.method_config}

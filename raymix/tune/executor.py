@@ -28,6 +28,14 @@ from raymix.methods.driver import BackendSpec, start_step
 from raymix.methods.runs import RunResult, RunSpec
 from raymix.tune.placement import TrialShape, node_capacities, trial_shape
 from raymix.tune.trainable import MixingTrainable
+from raymix.tune.workers import (
+    WORKERS_KEY,
+    check_workers,
+    checkpoint_from_metrics,
+    max_concurrent,
+    run_trial,
+    workers_config,
+)
 
 
 @dataclass
@@ -44,6 +52,7 @@ class TuneSettings(Config):
     reuse_actors: bool = True
     checkpoint_frequency: int = 1
     max_failures: int = 2
+    workers_per_trial: int = 1
     verbose: int = 0
     ray_init: dict[str, Any] = field(default_factory=dict)
     #: experiment trackers fed by Tune's logger callbacks: any of "tensorboard", "mlflow", "wandb"
@@ -64,6 +73,8 @@ class TuneSettings(Config):
         check(_is_int(self.max_failures) and int(self.max_failures) >= -1,
               f"max_failures (--max-failures) must be an integer >= 0 (or -1: retry for ever), got "
               f"{self.max_failures!r}")
+        check(_is_int(self.workers_per_trial) and self.workers_per_trial >= 1,
+              f"workers_per_trial (--workers-per-trial) must be an integer >= 1, got {self.workers_per_trial!r}")
         from raymix.tune.tracking import check_trackers
 
         check_trackers(self.log)
@@ -277,6 +288,31 @@ class TuneExecutor(Executor):
 
         trainable = tune.with_resources(self.trainable, data_resources(shape.cpus, shape.gpus))
         path = f"{storage.rstrip('/')}/{name}"
+        param_space: dict[str, Any] = {"trial": tune.grid_search(trials), "backend": self.backend_spec.to_dict()}
+        stop, concurrent, reuse = {"done": True}, s.max_concurrent_trials, bool(s.reuse_actors)
+        # PBT donors' checkpoints must outlive the exploit that restores them
+        checkpoints = tune.CheckpointConfig(checkpoint_at_end=True, num_to_keep=4 if phase.population is not None else 2,
+                                            checkpoint_frequency=int(s.checkpoint_frequency))
+        failures = int(s.max_failures)
+        if s.workers_per_trial > 1:
+            # Ray Train inside Tune (raymix.tune.workers): the trial function only drives a TorchTrainer whose
+            # workers hold the resources, so it reserves none (one byte of memory: Tune refuses empty bundles);
+            # it ends when the Train run has finished.
+            check_workers([spec.policy for spec in todo], s.workers_per_trial)
+            # every worker is sized like one trial of a phase of n·W trials
+            wshape = s.shape(len(todo) * s.workers_per_trial)
+            param_space["trial"] = tune.grid_search([self._trial(spec, wshape.threads) for spec in todo])
+            param_space[WORKERS_KEY] = workers_config(
+                num_workers=s.workers_per_trial, cpus_per_worker=float(wshape.cpus),
+                gpus_per_worker=float(wshape.gpus), storage_path=storage, experiment=name,
+                checkpoint_frequency=int(s.checkpoint_frequency), max_failures=int(s.max_failures))
+            trainable, stop = tune.with_resources(run_trial, {"memory": 1}), None
+            # checkpoints and restarts are the Train run's (the worker group restarts from its last checkpoint)
+            checkpoints, failures = tune.CheckpointConfig(), 0
+            # not reused: a trial function holds nothing worth keeping, and a fresh actor per trial leaves no
+            # finished Train controller (and its placement group) behind
+            reuse = False
+            concurrent = concurrent or max_concurrent(s.workers_per_trial, float(wshape.cpus), float(wshape.gpus))
         if s.verbose == 0:
             # Tune's new console output prints experiment tables even at verbose=0; the legacy one is silent.
             os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -291,18 +327,15 @@ class TuneExecutor(Executor):
                 shutil.rmtree(path)  # a phase killed before Tune saved any state: nothing to continue
             tuner = tune.Tuner(
                 trainable,
-                param_space={"trial": tune.grid_search(trials), "backend": self.backend_spec.to_dict()},
-                tune_config=tune.TuneConfig(reuse_actors=bool(s.reuse_actors), max_concurrent_trials=s.max_concurrent_trials,
+                param_space=param_space,
+                tune_config=tune.TuneConfig(reuse_actors=reuse, max_concurrent_trials=concurrent,
                                             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
                                             scheduler=self._scheduler(phase)),
                 run_config=tune.RunConfig(
-                    name=name, storage_path=storage, stop={"done": True}, verbose=s.verbose,
+                    name=name, storage_path=storage, stop=stop, verbose=s.verbose,
                     callbacks=self._callbacks(phase, problem, storage),
-                    # PBT donors' checkpoints must outlive the exploit that restores them
-                    checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=True,
-                                                            num_to_keep=4 if phase.population is not None else 2,
-                                                            checkpoint_frequency=int(s.checkpoint_frequency)),
-                    failure_config=tune.FailureConfig(max_failures=int(s.max_failures)),
+                    checkpoint_config=checkpoints,
+                    failure_config=tune.FailureConfig(max_failures=failures),
                 ),
             )
         grid = tuner.fit()
@@ -337,9 +370,12 @@ class TuneExecutor(Executor):
                 spec = next(sp for sp in todo if sp.name == member)
                 rr.spec = RunSpec.from_dict({**spec.to_dict(), "policy_config": rr.spec.policy_config,
                                              "tags": {**spec.tags, "mixture": rr.spec.policy_config.get("mixture")}})
-            if res.checkpoint is None:
+            if res.checkpoint is not None:
+                rr.checkpoint = checkpoint_uri(res.checkpoint)
+            elif s.workers_per_trial > 1:  # the checkpoint is the Train run's, named in the metrics
+                rr.checkpoint = checkpoint_from_metrics(metrics)
+            else:
                 raise CheckpointError(f"trial for run {run!r} left no checkpoint")
-            rr.checkpoint = checkpoint_uri(res.checkpoint)
             key = _spec_key(rr.spec, {"handoff": res.config["trial"].get("handoff"),
                                       "reference": res.config["trial"].get("reference")})
             self._accept(rr)

@@ -82,6 +82,70 @@ def _flat(prefix: str, groups: list[str], values) -> dict[str, float]:
     return {} if values is None else {f"{prefix}/{g}": float(v) for g, v in zip(groups, values)}
 
 
+def build_driver(config: dict[str, Any]) -> RunDriver:
+    """The :class:`RunDriver` of a trial config (see the module docstring): the run's backend, its hand-off
+    state and DoReMi reference loaded from their checkpoints.  Used by :class:`MixingTrainable` and by every
+    worker of a multi-worker trial (``raymix.tune.workers``), which builds the same driver on each rank."""
+    trial = config["trial"]
+    backend_spec = BackendSpec.from_dict(config.get("backend") or {})
+    # Torch threads = the trial's CPUs (the executor sizes them per phase), unless the user set
+    # TrainConfig.threads; Ray's OMP_NUM_THREADS for the actor is the fallback.
+    threads = backend_spec.train.get("threads") or trial.get("threads") \
+        or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or None
+    if threads:
+        torch.set_num_threads(int(threads))
+        if backend_spec.kind == "model":
+            backend_spec.train = {**backend_spec.train, "threads": int(threads)}
+    run = dict(trial["run"])
+    searched = mixture_from_space(config, len(run["policy_config"].get("mixture") or []) or 0)
+    if searched is not None:  # a searcher over simplex_space() chose p
+        run["policy_config"] = {**run["policy_config"], "mixture": searched}
+        run["tags"] = {**run.get("tags", {}), "mixture": searched}
+    spec = RunSpec.from_dict(run)
+    backend = build_backend(backend_spec, spec)
+    handoff = load_state(_checkpoint_dir(trial["handoff"])) if trial.get("handoff") else None
+    reference = None
+    if trial.get("reference"):
+        reference = reference_model_state(backend_spec, load_state(_checkpoint_dir(trial["reference"])))
+    return RunDriver(spec, backend, handoff_state=handoff, reference_state=reference)
+
+
+def round_result(driver: RunDriver, report_partial: bool = False) -> dict[str, Any]:
+    """Run the driver's next round (none once it is done) and return the trial result of the module docstring;
+    with ``report_partial`` an unfinished run's result carries its partial RunResult (for ASHA-stopped trials)."""
+    d, groups = driver, list(driver.backend.groups)
+    out: dict[str, Any] = {"run": d.spec.name, "role": d.spec.role}
+    if not d.done:
+        r = d.round()
+        out.update(_flat("p", groups, r.mixture))
+        out.update(_flat("train_loss", groups, r.train_loss))
+        out.update(_flat("round_val_loss", groups, r.val_loss))
+        if r.val_loss is not None:
+            out.update(_flat("val_loss", groups, r.val_loss))
+            out["avg_val_loss"] = float(np.mean(r.val_loss))
+        if r.interactions is not None:
+            out["A"] = json.dumps(r.interactions)
+            # one scalar per entry, for trackers (MLflow, TensorBoard, W&B log numbers only)
+            for gi, row in zip(groups, r.interactions):
+                out.update(_flat(f"A/{gi}", groups, row))
+    out["step"] = d.backend.step
+    # Tune's loggers (TensorBoard, MLflow) use timesteps_total as the x axis: the run's own step
+    out["timesteps_total"] = d.backend.step
+    out["done"] = d.done
+    out["threads"] = torch.get_num_threads()
+    out["node"] = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    if d.done:
+        res = d.result()
+        out.update(_flat("val_loss", groups, res.val_loss))
+        out.update(_flat("test_loss", groups, res.test_loss))
+        out["avg_val_loss"] = res.avg_val_loss
+        out["avg_test_ppl"] = res.avg_test_ppl
+        out["run_result"] = json.dumps(res.to_dict())
+    elif report_partial:
+        out["run_result"] = json.dumps(d.partial_result().to_dict())
+    return out
+
+
 class MixingTrainable(tune.Trainable):
     """Ray Tune trainable running one raymix run (see the module docstring for config and results)."""
 
@@ -113,32 +177,13 @@ class MixingTrainable(tune.Trainable):
             self.error = e
 
     def _setup(self, config: dict[str, Any]) -> None:
-        trial = config["trial"]
         self.backend_spec = BackendSpec.from_dict(config.get("backend") or {})
-        # Torch threads = the trial's CPUs (the executor sizes them per phase), unless the user set
-        # TrainConfig.threads; Ray's OMP_NUM_THREADS for the actor is the fallback.
-        threads = self.backend_spec.train.get("threads") or trial.get("threads") \
-            or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or None
-        if threads:
-            torch.set_num_threads(int(threads))
-            if self.backend_spec.kind == "model":
-                self.backend_spec.train = {**self.backend_spec.train, "threads": int(threads)}
-        run = dict(trial["run"])
-        searched = mixture_from_space(config, len(run["policy_config"].get("mixture") or []) or 0)
-        if searched is not None:  # a searcher over simplex_space() chose p
-            run["policy_config"] = {**run["policy_config"], "mixture": searched}
-            run["tags"] = {**run.get("tags", {}), "mixture": searched}
-        self.spec = RunSpec.from_dict(run)
-        backend = build_backend(self.backend_spec, self.spec)
-        handoff = load_state(_checkpoint_dir(trial["handoff"])) if trial.get("handoff") else None
-        reference = None
-        if trial.get("reference"):
-            reference = reference_model_state(self.backend_spec, load_state(_checkpoint_dir(trial["reference"])))
-        self.driver = RunDriver(self.spec, backend, handoff_state=handoff, reference_state=reference)
-        self.groups = list(backend.groups)
+        self.driver = build_driver(config)
+        self.spec = self.driver.spec
+        self.groups = list(self.driver.backend.groups)
         # Under a trial scheduler that may stop the trial at any round (ASHA), every result carries the partial
         # RunResult so that a stopped run's curve reaches the executor.
-        self.report_partial = bool(trial.get("report_partial", False))
+        self.report_partial = bool(config["trial"].get("report_partial", False))
 
     def step(self) -> dict[str, Any]:
         if self.error is None:
@@ -151,40 +196,11 @@ class MixingTrainable(tune.Trainable):
                 "raymix_error_type": type(self.error).__name__}
 
     def _step(self) -> dict[str, Any]:
-        d = self.driver
-        out: dict[str, Any] = {"run": self.spec.name, "role": self.spec.role}
-        if not d.done:
-            with self._forwarding_warnings():
-                r = d.round()
-            out.update(_flat("p", self.groups, r.mixture))
-            out.update(_flat("train_loss", self.groups, r.train_loss))
-            out.update(_flat("round_val_loss", self.groups, r.val_loss))
-            if r.val_loss is not None:
-                out.update(_flat("val_loss", self.groups, r.val_loss))
-                out["avg_val_loss"] = float(np.mean(r.val_loss))
-            if r.interactions is not None:
-                out["A"] = json.dumps(r.interactions)
-                # one scalar per entry, for trackers (MLflow, TensorBoard, W&B log numbers only)
-                for gi, row in zip(self.groups, r.interactions):
-                    out.update(_flat(f"A/{gi}", self.groups, row))
+        with self._forwarding_warnings():
+            out = round_result(self.driver, report_partial=self.report_partial)
         if self._warnings:
             out["warnings"] = json.dumps(sorted(set(self._warnings)))
             self._warnings = []
-        out["step"] = d.backend.step
-        # Tune's loggers (TensorBoard, MLflow) use timesteps_total as the x axis: the run's own step
-        out["timesteps_total"] = d.backend.step
-        out["done"] = d.done
-        out["threads"] = torch.get_num_threads()
-        out["node"] = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
-        if d.done:
-            res = d.result()
-            out.update(_flat("val_loss", self.groups, res.val_loss))
-            out.update(_flat("test_loss", self.groups, res.test_loss))
-            out["avg_val_loss"] = res.avg_val_loss
-            out["avg_test_ppl"] = res.avg_test_ppl
-            out["run_result"] = json.dumps(res.to_dict())
-        elif self.report_partial:
-            out["run_result"] = json.dumps(d.partial_result().to_dict())
         return out
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
