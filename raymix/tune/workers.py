@@ -103,8 +103,8 @@ def run_trial(config: dict[str, Any]) -> None:
     from raymix.tune.executor import checkpoint_uri
 
     w = config[WORKERS_KEY]
-    # Ray Train gives up on a worker group that has not started within 60 s; a busy node (workers import
-    # torch while other trials train) can take longer.  Ray propagates this variable to the controller.
+    # Ray Train gives up on a worker group that has not started within 60 s; on a busy node (workers import
+    # torch while other trials train) start-up is slow.  Ray propagates this variable to the controller.
     os.environ.setdefault("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", "600")
     gpus = float(w.get("gpus_per_worker", 0.0))
     resources = {"CPU": float(w.get("cpus_per_worker", 1.0))}
