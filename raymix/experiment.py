@@ -82,9 +82,6 @@ class ExperimentConfig(Config):
         if workers != 1:
             check(self.executor == "tune", f"workers_per_trial={workers!r} trains each run on Ray Train workers; "
                                            f"use executor='tune' (got {self.executor!r})")
-            from raymix.tune.workers import check_workers
-
-            check_workers([parse_method(m)[0] for m in self.methods], int(workers))
         if any(m.startswith(HANDOFF_PREFIX) for m in self.methods):
             check(self.setting == "restricted",
                   f"Aioli+method rows ({[m for m in self.methods if m.startswith(HANDOFF_PREFIX)]}) belong to the "

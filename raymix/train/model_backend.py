@@ -212,10 +212,6 @@ class ModelBackend(TrainingBackend):
         (DoGE) and the update ``Σ_i w_i g_i`` reusing those gradients.
         """
         self._check_steps(steps)
-        if self.collective.active:
-            raise ConfigError(f"proxy_train (DoReMi / DoGE proxies) runs on one worker only, but this backend trains "
-                              f"data-parallel on {self.collective.world_size}; run proxy phases with one worker per "
-                              f"trial (workers_per_trial=1)")
         if not 0.0 <= float(val_fraction) < 1.0:
             raise ConfigError(f"val_fraction must lie in [0, 1), got {val_fraction!r}")
         n_val = int(round(float(val_fraction) * self.batch_size))
@@ -234,37 +230,44 @@ class ModelBackend(TrainingBackend):
         if reference and self.reference is None:
             raise MethodError("proxy_train(reference=True) needs a reference model; call set_reference("
                               "other_backend.model_state()) first")
-        meter = _GroupLossMeter(self.m, self.device)
+        meter = _GroupLossMeter(self.m, self.device, self.collective)
+        # Data parallel: every rank draws the whole stratified batch and works on its slice of the rows
+        # (and of the validation rows); loss sums and DoGE's per-group gradients are summed over ranks
+        # before the weight rule sees them, so every rank computes the same weights.
+        rows, val_rows = self.collective.shard(n_train), self.collective.shard(n_val)
         for _ in range(steps):
             counts = stratified_counts(n_train, self.m, offset=self._step)
             batch = self.train_source.next_batch(counts=counts, batch_size=n_train)
-            ids, gids = self._to_device(batch, expected=n_train)
+            ids, gids = self._to_device(batch, expected=n_train, rows=rows)
             meter.count(batch.groups, ids.shape[1] - 1)
-            val_ids = None
+            val_ids, val_tokens = None, 0
             if n_val > 0:
                 val_batch = self.val_source.next_batch(counts=stratified_counts(n_val, self.m, offset=self._step),
                                                        batch_size=n_val)
-                val_ids, _ = self._to_device(val_batch, expected=n_val)
+                val_ids, _ = self._to_device(val_batch, expected=n_val, rows=val_rows)
+                val_tokens = n_val * (val_ids.shape[1] - 1)
             group_tokens = torch.as_tensor(counts * (ids.shape[1] - 1), dtype=torch.float64, device=self.device)
             self.optimizer.zero_grad(set_to_none=True)
             align = norms = kept = None
             if alignment:
-                sums, align, norms = self._group_gradients(ids, batch.groups, val_ids)
+                sums, align, norms = self._group_gradients(ids, np.asarray(batch.groups)[rows], val_ids,
+                                                           group_tokens, val_tokens)
             else:
                 sums, kept = self._group_loss_sums(ids, gids)
             meter.loss_sums += sums
             signals = ProxySignals(
-                step=self._step, lr=self.schedule.current_lr, train_loss=_safe_mean(sums, group_tokens),
+                step=self._step, lr=self.schedule.current_lr,
+                train_loss=_safe_mean(self.collective.all_reduce_(sums.clone()), group_tokens),
                 reference_loss=self._reference_losses(ids, gids, group_tokens) if reference else None,
                 alignment=align.cpu().numpy() if align is not None else None,
                 grad_norm=norms.cpu().numpy() if norms is not None else None)
-            w = self._check_weights(rule(signals))
+            w = self.collective.agree(self._check_weights(rule(signals)), "proxy weights", device=self.device)
             w_t = torch.as_tensor(w, dtype=torch.float64, device=self.device)
             if alignment:
-                self._write_combined_gradient(w_t)
+                self._write_combined_gradient(w_t)  # from all-reduced g_i: already the global direction
             else:
                 self._weighted_backward(ids, gids, w_t, group_tokens, kept)
-            self._optimizer_step()
+            self._optimizer_step(reduce=not alignment)
         return meter.stats(steps)
 
     def _group_loss_sums(self, ids: torch.Tensor, gids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -293,13 +296,16 @@ class ModelBackend(TrainingBackend):
             rows = token_losses(self.model, ids[chunk], self.autocast_dtype).sum(dim=1)
             (rows * coef[chunk]).sum().backward()
 
-    def _group_gradients(self, ids: torch.Tensor, groups: np.ndarray,
-                         val_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _group_gradients(self, ids: torch.Tensor, groups: np.ndarray, val_ids: torch.Tensor,
+                         group_tokens: torch.Tensor, val_tokens: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """DoGE's per-group gradients, all on the device.
 
         Fills ``self._group_grads[i]`` with ``g_i = ∇ L_train,i`` (zero for an absent group), computes
-        ``g_val = ∇ L_val`` into a scratch buffer, and returns the per-group loss sums ``(m,)``,
+        ``g_val = ∇ L_val`` into a scratch buffer, and returns this rank's per-group loss sums ``(m,)``,
         ``⟨g_i, g_val⟩`` ``(m,)`` and ``‖g_i‖`` ``(m,)`` — only ``O(m)`` numbers ever leave the device.
+        ``ids`` / ``groups`` / ``val_ids`` are this rank's rows; each mean is over the global token counts
+        ``group_tokens`` ``(m,)`` and ``val_tokens``, and the ``(m + 1, |θ|)`` buffer is all-reduced, so
+        under data parallelism every rank holds the global batch's gradients.
         """
         numel = sum(p.numel() for p in self._params)
         if self._group_grads is None or self._group_grads.shape != (self.m + 1, numel):
@@ -307,23 +313,29 @@ class ModelBackend(TrainingBackend):
         buf = self._group_grads
         sums = torch.zeros(self.m, dtype=torch.float64, device=self.device)
         micro = self._micro_size()
+        tokens = group_tokens.cpu().numpy()
         for i in range(self.m):
             rows = np.flatnonzero(groups == i)
-            if len(rows) == 0:
+            if len(rows) == 0:  # absent from the batch, or only from this rank's slice
                 buf[i].zero_()
                 continue
             sub = ids[torch.as_tensor(rows, device=self.device)]
-            sums[i] = self._backward_mean(sub, micro)
+            sums[i] = self._backward_mean(sub, micro, tokens=int(tokens[i]))
             self._flatten_grads_into(buf[i])
-        self._backward_mean(val_ids, micro)
-        self._flatten_grads_into(buf[self.m])
+        if len(val_ids):
+            self._backward_mean(val_ids, micro, tokens=val_tokens)
+            self._flatten_grads_into(buf[self.m])
+        else:
+            buf[self.m].zero_()
+        self.collective.all_reduce_(buf)
         g, g_val = buf[: self.m], buf[self.m]
         return sums, g @ g_val, g.norm(dim=1)
 
-    def _backward_mean(self, ids: torch.Tensor, micro: int) -> torch.Tensor:
-        """Zero the grads, backpropagate the mean token loss of ``ids`` (micro-batched); return its token-loss sum."""
+    def _backward_mean(self, ids: torch.Tensor, micro: int, tokens: int | None = None) -> torch.Tensor:
+        """Zero the grads, backpropagate the token-loss sum of ``ids`` over ``tokens`` (default: the tokens of
+        ``ids``, i.e. their mean token loss; micro-batched); return the token-loss sum."""
         self.optimizer.zero_grad(set_to_none=True)
-        tokens = ids.shape[0] * (ids.shape[1] - 1)
+        tokens = tokens if tokens is not None else ids.shape[0] * (ids.shape[1] - 1)
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         for chunk in iter_chunks(len(ids), micro):
             rows = token_losses(self.model, ids[chunk], self.autocast_dtype).sum(dim=1)
@@ -356,10 +368,11 @@ class ModelBackend(TrainingBackend):
         for chunk in iter_chunks(len(ids), self._micro_size()):
             rows = token_losses(self.reference, ids[chunk], self.autocast_dtype).sum(dim=1)
             sums += group_sums(rows.double(), gids[chunk], self.m)
-        return _safe_mean(sums, group_tokens)
+        return _safe_mean(self.collective.all_reduce_(sums), group_tokens)
 
-    def _optimizer_step(self) -> None:
-        self.collective.all_reduce_grads(self._params)  # sum of the ranks' slices = the global batch's gradient
+    def _optimizer_step(self, reduce: bool = True) -> None:
+        if reduce:  # sum of the ranks' slices = the global batch's gradient
+            self.collective.all_reduce_grads(self._params)
         if self.train_config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self._params, self.train_config.grad_clip)
         self.schedule.apply()

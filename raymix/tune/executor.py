@@ -30,7 +30,6 @@ from raymix.tune.placement import TrialShape, node_capacities, trial_shape
 from raymix.tune.trainable import MixingTrainable
 from raymix.tune.workers import (
     WORKERS_KEY,
-    check_workers,
     checkpoint_from_metrics,
     max_concurrent,
     run_trial,
@@ -298,7 +297,6 @@ class TuneExecutor(Executor):
             # Ray Train inside Tune (raymix.tune.workers): the trial function only drives a TorchTrainer whose
             # workers hold the resources, so it reserves none (one byte of memory: Tune refuses empty bundles);
             # it ends when the Train run has finished.
-            check_workers([spec.policy for spec in todo], s.workers_per_trial)
             # every worker is sized like one trial of a phase of n·W trials
             wshape = s.shape(len(todo) * s.workers_per_trial)
             param_space["trial"] = tune.grid_search([self._trial(spec, wshape.threads) for spec in todo])

@@ -33,19 +33,6 @@ from raymix.errors import CheckpointError, ConfigError
 WORKERS_KEY = "workers"
 #: Metric in which ``TuneReportCallback`` names the persisted Train checkpoint (a storage path).
 CHECKPOINT_PATH_KEY = "checkpoint_path"
-#: Policies that train through ``proxy_train`` (per-group gradients / reference losses): one worker only.
-SINGLE_WORKER_POLICIES = ("doremi", "doge")
-
-
-def check_workers(policies: list[str], workers: int) -> None:
-    """Refuse multi-worker trials for the proxy policies (DoReMi, DoGE), naming the fix."""
-    proxies = sorted({p for p in policies if p in SINGLE_WORKER_POLICIES})
-    if workers > 1 and proxies:
-        raise ConfigError(f"workers_per_trial={workers} but the proxy runs of {proxies} train on one worker only "
-                          f"(DoReMi / DoGE proxy training is not data-parallel); use workers_per_trial=1 for "
-                          f"these methods")
-
-
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Body of every Ray Train worker: the run's driver, round by round, one report per round."""
     import ray.train
