@@ -27,7 +27,7 @@ import re
 import tempfile
 from typing import Any
 
-from raymix.errors import CheckpointError, ConfigError
+from raymix.errors import CheckpointError, ConfigError, DistributedError, RaymixError
 
 #: Key of the trial config holding the Ray Train settings of a multi-worker trial.
 WORKERS_KEY = "workers"
@@ -41,14 +41,20 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     workers = config[WORKERS_KEY]
     freq = int(workers.get("checkpoint_frequency", 0))
-    driver = build_driver(config)
-    restored = ray.train.get_checkpoint()
-    if restored is not None:  # the worker group was restarted after a failure: continue the same run
-        with restored.as_directory() as directory:
-            driver.load_state_dict(load_state(directory))
     rank = ray.train.get_context().get_world_rank()
+    try:
+        driver = build_driver(config)
+        restored = ray.train.get_checkpoint()
+        if restored is not None:  # the worker group was restarted after a failure: continue the same run
+            with restored.as_directory() as directory:
+                driver.load_state_dict(load_state(directory))
+    except RaymixError as e:
+        return _report_error(config, e)
     while True:
-        metrics = round_result(driver)
+        try:
+            metrics = round_result(driver)
+        except RaymixError as e:
+            return _report_error(config, e)
         done = bool(metrics["done"])
         # Every rank reports (a report is a barrier); the states are identical, so rank 0 alone saves.
         if rank == 0 and (done or (freq > 0 and len(driver.history) % freq == 0)):
@@ -59,6 +65,19 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             ray.train.report(metrics)
         if done:
             return
+
+
+def _report_error(config: dict[str, Any], error: Exception) -> None:
+    """Bad input and NaN losses fail every rank alike and would fail again on a restart: like
+    ``MixingTrainable``, report them as the run's last result (``raymix_error``) instead of raising, so
+    Ray Train's retries are spent on real faults.  A :class:`DistributedError` (ranks that disagree) is
+    raised: the other ranks are blocked in a collective, and only a failed worker ends the group."""
+    import ray.train
+
+    if isinstance(error, DistributedError):
+        raise error
+    ray.train.report({"run": config["trial"]["run"]["name"], "done": True, "raymix_error": str(error),
+                      "raymix_error_type": type(error).__name__})
 
 
 def _rounds_callback():
@@ -86,7 +105,6 @@ def run_trial(config: dict[str, Any]) -> None:
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from raymix.errors import RaymixError
     from raymix.tune.executor import checkpoint_uri
 
     w = config[WORKERS_KEY]
@@ -111,6 +129,9 @@ def run_trial(config: dict[str, Any]) -> None:
     name = config["trial"]["run"]["name"]
     if result.error is not None:
         raise RaymixError(f"the {w['num_workers']} Ray Train workers of run {name!r} failed: {result.error}")
+    if (result.metrics or {}).get("raymix_error"):
+        tune.report(dict(result.metrics))  # bad input / NaN losses: the executor raises it with its own class
+        return
     if result.checkpoint is None or not (result.metrics or {}).get("done"):
         raise CheckpointError(f"the Ray Train run of {name!r} ended without its final result and checkpoint "
                               f"(metrics: {sorted(result.metrics or {})})")
