@@ -121,8 +121,8 @@ def run_trial(config: dict[str, Any]) -> None:
         scaling_config=ScalingConfig(num_workers=int(w["num_workers"]), use_gpu=gpus > 0,
                                      resources_per_worker=resources),
         torch_config=TorchConfig(backend="nccl" if gpus > 0 else "gloo"),
-        run_config=RunConfig(name=train_run_name(config["trial"]["run"]["name"]), storage_path=w["storage_path"], callbacks=[_rounds_callback()],
-                             checkpoint_config=CheckpointConfig(num_to_keep=2),
+        run_config=RunConfig(name=train_run_name(config["trial"]["run"]["name"]), storage_path=w["storage_path"],
+                             callbacks=[_rounds_callback()], checkpoint_config=CheckpointConfig(num_to_keep=2),
                              failure_config=FailureConfig(max_failures=int(w.get("max_failures", 0)))),
     )
     result = trainer.fit()
