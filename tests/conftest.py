@@ -48,3 +48,53 @@ def make_shards(tmp_path):
     from shard_writer import write_shards
 
     return lambda name="shards", **kw: write_shards(tmp_path / name, **kw)
+
+
+#: The tiny real-model setting shared by the model-backed method and Tune tests: 3 embedded groups, a BPE of
+#: 384 ids, 32-token windows, a 1-layer d=32 GPT-NeoX, 4 sequences per step, one torch thread.
+TINY_MODEL = {"model_options": {"n_layers": 1, "d_model": 32, "n_heads": 2, "context_length": 32},
+              "train": {"batch_size": 4, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 2, "eval_examples": 4,
+                        "eval_batch_size": 12, "threads": 1}}
+
+
+@pytest.fixture(scope="session")
+def tiny_shards(tmp_path_factory, ray_runtime):
+    """Shards of the embedded real text (books, code, speeches; 12 documents per group), built once."""
+    from raymix.data.embedded import EmbeddedSource
+    from raymix.data.shards import build_shards
+
+    out = tmp_path_factory.mktemp("model-shards") / "emb"
+    build_shards(EmbeddedSource(groups=["books", "code", "speeches"]), out, vocab_size=384, seq_len=32,
+                 heldout_fraction=0.3, seed=0, max_docs_per_group=12)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_spec(tiny_shards):
+    """A ``BackendSpec`` of the tiny real model on :func:`tiny_shards` (local streaming)."""
+    from raymix.methods.driver import BackendSpec
+
+    return BackendSpec(kind="model", shards=str(tiny_shards), model="tiny", **TINY_MODEL)
+
+
+@pytest.fixture(scope="session")
+def tiny_baselines(tiny_shards) -> dict[str, tuple[float, float]]:
+    """Per group, (uniform, unigram) next-token losses in nats on the 4 cached test windows of :func:`tiny_shards`.
+
+    uniform = log V (a model that knows nothing); unigram = cross-entropy of the token frequencies of the
+    whole training split (all groups pooled, add-one smoothed): the best prediction that ignores context
+    and does not know the group.  A trained model's loss is judged against the gap between the two.
+    """
+    import numpy as np
+
+    from raymix.data.manifest import load_manifest
+    from raymix.data.reader import load_eval_set, read_group_windows
+
+    m = load_manifest(tiny_shards)
+    V = int(m.vocab_size)
+    counts = np.ones(V)
+    for g in m.groups:
+        counts += np.bincount(read_group_windows(tiny_shards, "train", g).ravel(), minlength=V)[:V]
+    logp = np.log(counts / counts.sum())
+    ev = load_eval_set(tiny_shards, "test", TINY_MODEL["train"]["eval_examples"])
+    return {g: (float(np.log(V)), float(-logp[ev[g][:, 1:].ravel()].mean())) for g in m.groups}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -155,9 +153,11 @@ def test_proxy_signals_and_errors():
     with pytest.raises(MixtureError, match="proxy rule"):
         b.proxy_train(1, lambda s: np.array([1.0, 1.0, 1.0]))
     seen: list[ProxySignals] = []
+    kernels: list[np.ndarray] = []  # K_t = A*(t)/(dt·lr(t)) at the step each signal was measured
 
     def rule(s: ProxySignals) -> np.ndarray:
         seen.append(s)
+        kernels.append(b.sim.A_star(s.step) / (b.sim.dt * b.sim.lr_scale(s.step)))
         return uniform(3)
 
     b.set_reference(b.state_dict())  # reference = the untrained model
@@ -165,9 +165,13 @@ def test_proxy_signals_and_errors():
     assert [s.step for s in seen] == list(range(200)) and b.step == 200
     # The proxy learns, the frozen reference does not: excess loss turns negative on average.
     assert np.mean([s.train_loss - s.reference_loss for s in seen[-20:]]) < 0
-    # Alignment is centred on the column means of the kernel A*/(dt·lr).
-    K = b.sim.A_star() / (b.sim.dt * b.sim.lr_scale(b.step))
-    np.testing.assert_allclose(np.mean([s.alignment for s in seen[-50:]], axis=0), K.mean(axis=0), atol=0.4)
+    # Alignment is centred on the column means of the kernel K_t = A*/(dt·lr): alignment_t = colmean K_t + noise
+    # of std mean|K_t|/√n_val per step (n_val = 0.5·8 = 4 validation sequences), independent across steps, so
+    # the mean over the 200 steps deviates from the mean of colmean K_t by 4σ at most, σ = mean|K|/√(4·200).
+    K = np.array(kernels)
+    sigma = np.abs(K).mean() / np.sqrt(4 * len(seen))
+    err = np.mean([s.alignment for s in seen], axis=0) - K.mean(axis=1).mean(axis=0)
+    assert np.all(np.abs(err) <= 4 * sigma), (err, sigma)
     assert all(s.lr <= b.lr for s in seen) and seen[-1].lr < seen[0].lr
 
 
@@ -227,12 +231,10 @@ def test_aioli_beats_stratified_and_diagonal_ablation():
     assert np.all(diag > full + 0.01), (diag, full)
 
 
-def test_aioli_run_records_and_is_fast():
+def test_aioli_run_records():
+    # (its speed is measured by benchmarks/bench_sim_speed.py, not asserted here)
     b = SimBackend.from_preset("three_group", seed=0, total_steps=2000)
-    t0 = time.perf_counter()
     run = run_aioli(b, rounds=20, k=2, delta=0.3, eps=0.75, eta=0.2)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 1.0, elapsed
     assert b.step == 2000
     assert run.proportions.shape == (21, 3) and len(run.matrices) == 20
     np.testing.assert_allclose(run.proportions.sum(axis=1), 1.0)

@@ -18,7 +18,7 @@ from raymix.config import check, field
 from raymix.methods.base import MixingMethod, MixingProblem, Phase, Plan
 from raymix.methods.handoff import static_run
 from raymix.methods.hparams import short_run_steps
-from raymix.methods.sweeps import SweepConfig, finish_with, sweep_table
+from raymix.methods.sweeps import SweepConfig, best_run, finish_with
 
 
 def stick_breaking(u: np.ndarray) -> np.ndarray:
@@ -80,9 +80,13 @@ class OptunaSimplexSearch(MixingMethod):
                                eval_examples=cfg.eval_examples, rounds=1) for i, p in enumerate(points)]
             results = yield Phase(f"optuna-{done // max(1, int(cfg.batch)):02d}", runs)
             for t, r in zip(trials, results):
-                study.tell(t, float(np.mean(r.val_loss)))
+                loss = float(np.mean(r.val_loss))
+                # a diverged trial is a failed trial for the sampler, never the best one
+                if np.isfinite(loss):
+                    study.tell(t, loss)
+                else:
+                    study.tell(t, state=optuna.trial.TrialState.FAIL)
             all_results.extend(results)
             done += n
-        _, L = sweep_table(all_results)
-        best = all_results[int(np.argmin(L.mean(axis=1)))]
+        best = best_run(all_results, self.name)
         return (yield from finish_with(problem, np.asarray(best.spec.tags["mixture"]), all_results, best.spec.steps))

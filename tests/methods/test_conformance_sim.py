@@ -101,6 +101,16 @@ def test_doremi_reference_is_required_and_used():
                      reference_from="ref", role="proxy")
     (res,) = ex.run_phase(Phase("proxy", [proxy2]), prob)
     assert np.isclose(sum(res.summary["mixture"]), 1.0)
+    # used: a reference trained on another mixture changes the excess losses, hence the proxy's weights
+    skewed = RunSpec(name="ref-skewed", policy="static", policy_config={"mixture": [0.9, 0.1]}, steps=400,
+                     total_steps=400, role="reference")
+    ex.run_phase(Phase("ref2", [skewed]), prob)
+    proxy3 = RunSpec(name="p3", policy="doremi", policy_config={"rounds": 2}, steps=400, total_steps=400,
+                     reference_from="ref-skewed", role="proxy")
+    (res3,) = ex.run_phase(Phase("proxy3", [proxy3]), prob)
+    # the skewed reference is better on github and worse on c4: the proxy's excess loss, hence its weight,
+    # grows on github and shrinks on c4
+    assert res3.summary["mixture"][0] > res.summary["mixture"][0] + 0.1
 
 
 def test_unknown_method_lists_valid_names():

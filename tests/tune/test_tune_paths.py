@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from ray import tune
 
+from raymix.laws import LogLinearStaticLaw
 from raymix.methods import MixingProblem, get_method, run_method
 from raymix.methods.driver import BackendSpec
 from raymix.tune.executor import TuneExecutor, TuneSettings
@@ -42,9 +43,19 @@ def test_tuner_with_dml_searcher_fits_and_launches_the_optimum(ray_runtime, tmp_
                        run_config=tune.RunConfig(storage_path=str(tmp_path), name="dml", stop={"done": True},
                                                  verbose=0))
     grid = tuner.fit()
-    names = sorted(r.metrics["run"] for r in grid)
-    assert names == ["dml-00", "dml-01", "dml-02", "dml-03", "dml-optimum"]
+    by_run = {r.metrics["run"]: r.metrics for r in grid}
+    assert sorted(by_run) == ["dml-00", "dml-01", "dml-02", "dml-03", "dml-optimum"]
     assert searcher.optimum is not None and np.isclose(searcher.optimum.sum(), 1)
+    # the law was fitted on the four sweep trials' final validation losses ...
+    sweep = [by_run[f"dml-0{i}"] for i in range(4)]
+    P = [[r[f"p/{g}"] for g in GROUPS] for r in sweep]
+    L = [[r[f"val_loss/{g}"] for g in GROUPS] for r in sweep]
+    np.testing.assert_allclose(P, searcher.points, atol=1e-12)
+    np.testing.assert_allclose(LogLinearStaticLaw(seed=0).fit(P, L).optimal_mixture(), searcher.optimum, atol=1e-9)
+    # ... and the dml-optimum trial really trained at the law's optimum (every round's p)
+    opt = by_run["dml-optimum"]
+    assert [opt[f"p/{g}"] for g in GROUPS] == pytest.approx(searcher.optimum, abs=1e-12)
+    assert opt["step"] == 300 and opt["done"]
 
 
 def test_tuner_with_optuna_over_the_simplex(ray_runtime, tmp_path):
