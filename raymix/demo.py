@@ -26,18 +26,24 @@ def _print(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def demo_shards(out: Path, *, seq_len: int = 128, vocab_size: int = 4096, say: Callable[[str], None] = _print,
-                show_progress: bool = False) -> Path:
-    """Build (or reuse) the demo's shard directory under ``out/shards``."""
+#: ``raymix demo --quick``: a smoke run of every stage (shards, Tune trials, hand-off, report) in well under a
+#: minute on 2 cores, small enough to be part of the test suite.  Its numbers mean nothing.
+QUICK = {"docs_per_group": 40, "seq_len": 64, "vocab_size": 512, "steps": 40, "gs_runs": 3,
+         "aioli": {"rounds": 2, "sweeps": 1}, "eval_examples": 16}
+
+
+def demo_shards(out: Path, *, seq_len: int = 128, vocab_size: int = 4096, max_docs_per_group: int | None = None,
+                name: str = "shards", say: Callable[[str], None] = _print, show_progress: bool = False) -> Path:
+    """Build (or reuse) the demo's shard directory under ``out/<name>``."""
     from raymix.data.embedded import EmbeddedSource
     from raymix.data.manifest import load_manifest
     from raymix.data.shards import build_shards
 
-    path = out / "shards"
+    path = out / name
     if (path / "manifest.json").is_file():
         try:
             m = load_manifest(path)
-            if tuple(m.groups) == DEMO_GROUPS and m.seq_len == seq_len:
+            if tuple(m.groups) == DEMO_GROUPS and m.seq_len == seq_len and m.vocab_size == vocab_size:
                 say(f"[demo] reusing shards in {path}")
                 return path
         except DataError as e:
@@ -45,7 +51,7 @@ def demo_shards(out: Path, *, seq_len: int = 128, vocab_size: int = 4096, say: C
     say(f"[demo] building shards from the embedded text into {path} (groups {', '.join(DEMO_GROUPS)})")
     t0 = time.perf_counter()
     build_shards(EmbeddedSource(groups=list(DEMO_GROUPS)), path, vocab_size=vocab_size, seq_len=seq_len, seed=0,
-                 heldout_fraction=0.2,
+                 heldout_fraction=0.2, max_docs_per_group=max_docs_per_group,
                  overwrite=True, progress=lambda s: say(f"[data] {s}"), show_progress=show_progress)
     say(f"[demo] shards ready in {time.perf_counter() - t0:.1f}s")
     return path
@@ -62,18 +68,23 @@ def run_demo(out: str | Path = "raymix_demo", steps: int | None = None, executor
     _say = progress.write if progress is not None else _print
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    shards = demo_shards(out, say=_say, show_progress=progress is not None)
-    S = int(steps or (120 if quick else 600))
+    if quick:
+        shards = demo_shards(out, seq_len=QUICK["seq_len"], vocab_size=QUICK["vocab_size"],
+                             max_docs_per_group=QUICK["docs_per_group"], name="shards-quick", say=_say,
+                             show_progress=progress is not None)
+    else:
+        shards = demo_shards(out, say=_say, show_progress=progress is not None)
+    S = int(steps or (QUICK["steps"] if quick else 600))
     # Paper values scaled to a short CPU run: T=10 rounds, k=2 sweeps (K = 6 LearnParams segments of a few
     # steps each), δ=0.288 (m=3), and a small cached evaluation subset per LearnParams evaluation.
-    aioli = {"rounds": 10 if not quick else 4, "sweeps": 2}
+    aioli = dict(QUICK["aioli"]) if quick else {"rounds": 10, "sweeps": 2}
     cfg = ExperimentConfig(
         methods=("stratified", "aioli", "grid_search", "aioli+grid_search"),
-        seeds=(0,), total_steps=S, setting="restricted", rounds=5, aioli=aioli,
-        method_configs={"grid_search": {"runs": 6 if quick else 10}},
+        seeds=(0,), total_steps=S, setting="restricted", rounds=2 if quick else 5, aioli=aioli,
+        method_configs={"grid_search": {"runs": QUICK["gs_runs"] if quick else 10}},
         backend=BackendSpec(kind="model", shards=str(shards), model="tiny",
                             train={"batch_size": 8, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": max(1, S // 20),
-                                   "eval_examples": 64}),
+                                   "eval_examples": QUICK["eval_examples"] if quick else 64}),
         # CPUs per trial are automatic: a single-trial phase trains on every core, a sweep's trials share them.
         tune={"storage_path": str((out / "tune").resolve())},
         executor=executor, out=str(out), name="demo",

@@ -77,9 +77,8 @@ def tiny_model_spec(tiny_shards):
     return BackendSpec(kind="model", shards=str(tiny_shards), model="tiny", **TINY_MODEL)
 
 
-@pytest.fixture(scope="session")
-def tiny_baselines(tiny_shards) -> dict[str, tuple[float, float]]:
-    """Per group, (uniform, unigram) next-token losses in nats on the 4 cached test windows of :func:`tiny_shards`.
+def _baseline_losses(shards, split: str = "test", eval_examples: int | None = None) -> dict[str, tuple[float, float]]:
+    """Per group, (uniform, unigram) next-token losses in nats on the cached ``split`` evaluation windows.
 
     uniform = log V (a model that knows nothing); unigram = cross-entropy of the token frequencies of the
     whole training split (all groups pooled, add-one smoothed): the best prediction that ignores context
@@ -90,11 +89,23 @@ def tiny_baselines(tiny_shards) -> dict[str, tuple[float, float]]:
     from raymix.data.manifest import load_manifest
     from raymix.data.reader import load_eval_set, read_group_windows
 
-    m = load_manifest(tiny_shards)
+    m = load_manifest(shards)
     V = int(m.vocab_size)
     counts = np.ones(V)
     for g in m.groups:
-        counts += np.bincount(read_group_windows(tiny_shards, "train", g).ravel(), minlength=V)[:V]
+        counts += np.bincount(read_group_windows(shards, "train", g).ravel(), minlength=V)[:V]
     logp = np.log(counts / counts.sum())
-    ev = load_eval_set(tiny_shards, "test", TINY_MODEL["train"]["eval_examples"])
+    ev = load_eval_set(shards, split, eval_examples)
     return {g: (float(np.log(V)), float(-logp[ev[g][:, 1:].ravel()].mean())) for g in m.groups}
+
+
+@pytest.fixture(scope="session")
+def baseline_losses():
+    """:func:`_baseline_losses` (a function: ``baseline_losses(shards, split, eval_examples)``)."""
+    return _baseline_losses
+
+
+@pytest.fixture(scope="session")
+def tiny_baselines(tiny_shards) -> dict[str, tuple[float, float]]:
+    """(uniform, unigram) losses per group on the cached test windows of :func:`tiny_shards`."""
+    return _baseline_losses(tiny_shards, "test", TINY_MODEL["train"]["eval_examples"])
