@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_documents
+from conftest import MemorySource, make_documents, tiny_corpus
 
 from raymix.data.tokenizer import (
     TokenizerInfo,
@@ -91,8 +91,6 @@ def test_named_tokenizer_missing_package_names_the_fix(monkeypatch):
 
 def test_shards_with_the_gpt2_and_neox_tokenizers(tmp_path, ray_runtime):
     """`raymix data build --tokenizer gpt2|neox`: the paper's tokenizer path, through to a model batch."""
-    from conftest import MemorySource, tiny_corpus
-
     from raymix.data.manifest import load_manifest
     from raymix.data.reader import read_group_windows
     from raymix.data.shards import build_shards
