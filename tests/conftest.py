@@ -13,7 +13,8 @@ def ray_runtime():
     from raymix.data import streaming  # noqa: F401  (installs the fsspec import guard before Ray Data runs)
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        # address="local": always a fresh instance, even when another `ray start` cluster runs on this machine
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
 

@@ -16,11 +16,14 @@ DEMO_METHODS = {"stratified", "aioli", "grid_search", "aioli+grid_search"}
 
 
 def test_cli_default_executor_is_tune():
+    from raymix.cli import _experiment
+
     parser = build_parser()
-    for argv in (["run", "--method", "aioli", "--sim", "two_group_interacting"],
-                 ["compare", "--methods", "stratified,aioli", "--sim", "two_group_interacting"],
-                 ["demo"]):
-        assert parser.parse_args(argv).executor == "tune", argv
+    for argv, methods in ((["run", "--method", "aioli", "--sim", "two_group_interacting"], ["aioli"]),
+                          (["compare", "--methods", "stratified,aioli", "--sim", "two_group_interacting"],
+                           ["stratified", "aioli"])):
+        assert _experiment(parser.parse_args(argv), methods, [0], "t").executor == "tune", argv
+    assert parser.parse_args(["demo"]).executor == "tune"
 
 
 @pytest.mark.ray
