@@ -153,16 +153,24 @@ class MixingTrainable(tune.Trainable):
     def _forwarding_warnings(self) -> Iterator[None]:
         """raymix's own warnings travel to the driver in the next result (trial output is not forwarded there),
         which shows each once (``raymix.tune.tracking.ProgressCallback``); others stay in the trial's log."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                yield
-            finally:
-                for w in caught:
-                    if issubclass(w.category, RaymixWarning):
-                        self._warnings.append(str(w.message))
-                    else:
-                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        recorded: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                # Only raymix's own warnings are recorded every time (the driver shows each once); every other
+                # category keeps the process's filters and their once-per-location registry.
+                warnings.simplefilter("always", RaymixWarning)
+                try:
+                    yield
+                finally:
+                    recorded = list(caught)
+        finally:
+            # Re-emitted *after* the recording context: re-emitting inside it appended each warning to the list
+            # being iterated, a loop that grew a trial to 20 GB and an out-of-memory kill.
+            for w in recorded:
+                if issubclass(w.category, RaymixWarning):
+                    self._warnings.append(str(w.message))
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     def setup(self, config: dict[str, Any]) -> None:
         self._warnings: list[str] = []

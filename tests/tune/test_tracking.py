@@ -43,3 +43,24 @@ def test_tune_trials_report_rounds_warnings_and_mlflow_metrics(ray_runtime, tmp_
     assert len(client.get_metric_history(run.info.run_id, "train_loss/c4")) == 4
     assert run.data.metrics["avg_test_ppl"] == pytest.approx(res.final.avg_test_ppl)
     assert run.data.metrics["test_loss/github"] == pytest.approx(res.final.test_loss[0])
+
+
+@pytest.mark.timeout(60)
+def test_trial_warning_forwarding_keeps_raymix_warnings_and_reemits_others_once():
+    """A trial records raymix's warnings for the driver and re-emits every other warning once, after the recording
+    context: re-emitting inside it appended to the list being iterated (an endless loop, an out-of-memory kill)."""
+    import types
+    import warnings
+
+    from raymix.errors import RaymixWarning
+    from raymix.tune.trainable import MixingTrainable
+
+    trial = types.SimpleNamespace(_warnings=[])
+    with warnings.catch_warnings(record=True) as outer:
+        warnings.simplefilter("always")
+        with MixingTrainable._forwarding_warnings(trial):
+            warnings.warn("library notice", UserWarning, stacklevel=1)
+            warnings.warn("p cannot leave [0.45, 0.55]", RaymixWarning, stacklevel=1)
+            warnings.warn("p cannot leave [0.45, 0.55]", RaymixWarning, stacklevel=1)
+    assert trial._warnings == ["p cannot leave [0.45, 0.55]"] * 2  # the driver de-duplicates
+    assert [str(w.message) for w in outer] == ["library notice"]
