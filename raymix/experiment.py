@@ -275,6 +275,14 @@ def run_experiment(cfg: ExperimentConfig, *,
     else:
         tracker = ExperimentProgress(enabled=False)
         say = progress or tracker.write
+
+    def finish_item(msg: str) -> None:
+        """A (method, seed) is done: the live display prints ``msg`` itself; a plain callable gets the line."""
+        if say is tracker.write:
+            tracker.item_finished(msg)
+        else:
+            say(msg)
+            tracker.item_finished()
     say(prepared.report.line())
     groups = prepared.report.groups
     results = []
@@ -291,11 +299,7 @@ def run_experiment(cfg: ExperimentConfig, *,
                     tracker.item_started(label, int(seed), groups)
                     msg = (f"[{label} seed={seed}] finished earlier: avg test PPL {res.final.avg_test_ppl:.3f} "
                            "(not trained again)")
-                    if say is tracker.write:
-                        tracker.item_finished(msg)
-                    else:
-                        say(msg)
-                        tracker.item_finished()
+                    finish_item(msg)
                     results.append(res)
                     continue
                 if executor is None:
@@ -315,11 +319,7 @@ def run_experiment(cfg: ExperimentConfig, *,
                 msg = (f"[{label} seed={seed}] avg test PPL {res.final.avg_test_ppl:.3f}, "
                        f"avg val loss {res.final.avg_val_loss:.4f} "
                        f"({len(res.runs)} runs, {time.perf_counter() - t0:.1f}s)")
-                if say is tracker.write:
-                    tracker.item_finished(msg)
-                else:
-                    say(msg)
-                    tracker.item_finished()
+                finish_item(msg)
                 results.append(res)
     finally:
         tracker.close()

@@ -32,7 +32,7 @@ from raymix.methods.hparams import short_run_steps
 from raymix.methods.optuna_search import stick_breaking
 from raymix.methods.runs import RunResult
 from raymix.methods.schedules import Pruning, deepest_common_rung, round_value, rung_table
-from raymix.methods.sweeps import DMLConfig, RegMixConfig, SweepConfig, finish_with, sweep_table
+from raymix.methods.sweeps import DMLConfig, RegMixConfig, SweepConfig, finish_with, regmix_optimum, sweep_table
 from raymix.simplex import default_cover, dirichlet_cover
 
 
@@ -170,18 +170,11 @@ class RegMixASHA(MixingMethod):
     extra_runs = "32 short pruned"
 
     def plan(self, problem: MixingProblem) -> Plan:
-        import lightgbm as lgb
-
         cfg: PrunedRegMixConfig = self.config
         points = dirichlet_cover(problem.m, int(cfg.runs), alpha=cfg.alpha, seed=problem.seed)
         results = yield pruned_sweep_phase("regmix-asha", "regmix", points, problem, cfg)
         P, L, _ = common_step_table(results, min(int(cfg.fit_min_runs), len(results)))
-        params = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 8, "min_data_in_leaf": 2,
-                  "min_data_in_bin": 1, "seed": problem.seed, "verbose": -1, "num_threads": 1}
-        model = lgb.train(params, lgb.Dataset(P, L.mean(axis=1), params={"min_data_in_bin": 1}), num_boost_round=200)
-        rng = np.random.default_rng(problem.seed)
-        cand = np.vstack([rng.dirichlet(np.full(problem.m, cfg.alpha), size=int(cfg.candidates)), P])
-        p = cand[int(np.argmin(model.predict(cand)))]
+        p = regmix_optimum(P, L, problem, cfg)
         return (yield from finish_with(problem, p, finished(results), results[0].spec.steps))
 
 

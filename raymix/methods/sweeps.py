@@ -158,8 +158,6 @@ class RegMix(MixingMethod):
     extra_runs = "32 short"
 
     def plan(self, problem: MixingProblem) -> Plan:
-        import lightgbm as lgb
-
         cfg: RegMixConfig = self.config
         points = dirichlet_cover(problem.m, int(cfg.runs), alpha=cfg.alpha, seed=problem.seed)
         results = yield sweep_phase("regmix", self.name, points, problem, cfg)
@@ -167,10 +165,18 @@ class RegMix(MixingMethod):
         P, L = sweep_table(results)
         if len(P) < 4:
             raise MethodError(f"RegMix needs at least 4 sweep runs to fit a regressor, got {len(P)}")
-        params = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 8, "min_data_in_leaf": 2,
-                  "min_data_in_bin": 1, "seed": problem.seed, "verbose": -1, "num_threads": 1}
-        model = lgb.train(params, lgb.Dataset(P, L.mean(axis=1), params={"min_data_in_bin": 1}), num_boost_round=200)
-        rng = np.random.default_rng(problem.seed)
-        cand = np.vstack([rng.dirichlet(np.full(problem.m, cfg.alpha), size=int(cfg.candidates)), P])
-        p = cand[int(np.argmin(model.predict(cand)))]
+        p = regmix_optimum(P, L, problem, cfg)
         return (yield from finish_with(problem, p, results, results[0].spec.steps))
+
+
+def regmix_optimum(P: np.ndarray, L: np.ndarray, problem: MixingProblem, cfg: RegMixConfig) -> np.ndarray:
+    """RegMix's choice: LightGBM from p (n, m) to the average loss of L (n, m), minimised over ``cfg.candidates``
+    Dirichlet(α) points plus the swept ones (shared by ``regmix`` and ``regmix_asha``)."""
+    import lightgbm as lgb
+
+    params = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 8, "min_data_in_leaf": 2,
+              "min_data_in_bin": 1, "seed": problem.seed, "verbose": -1, "num_threads": 1}
+    model = lgb.train(params, lgb.Dataset(P, L.mean(axis=1), params={"min_data_in_bin": 1}), num_boost_round=200)
+    rng = np.random.default_rng(problem.seed)
+    cand = np.vstack([rng.dirichlet(np.full(problem.m, cfg.alpha), size=int(cfg.candidates)), P])
+    return cand[int(np.argmin(model.predict(cand)))]
