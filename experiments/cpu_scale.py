@@ -77,17 +77,25 @@ def aioli_overrides(m: int, setting: str, total_steps: int) -> dict[str, Any]:
 
 
 def experiment(table: str, setting: str, shards: str, out: str, *, steps: int, seeds: tuple[int, ...],
-               model: str = "tiny", executor: str = "tune", cpus_per_trial: int = 2) -> ExperimentConfig:
-    """One table of one setting as an :class:`ExperimentConfig`."""
+               model: str = "tiny", executor: str = "tune", cpus_per_trial: int | None = None,
+               methods: tuple[str, ...] | None = None, lr: float | None = None) -> ExperimentConfig:
+    """One table of one setting as an :class:`ExperimentConfig`; ``methods``: a subset of the table's (in the
+    table's order), e.g. stratified and aioli on more seeds first — the same ``out`` later takes the rest."""
     if table not in TABLES or setting not in SETTINGS:
         raise ConfigError(f"unknown table {table!r} or setting {setting!r}; tables: {sorted(TABLES)}, "
                           f"settings: {sorted(SETTINGS)}")
-    budget, methods = TABLES[table]
+    budget, all_methods = TABLES[table]
+    unknown = sorted(set(methods or ()) - set(all_methods))
+    if unknown:
+        raise ConfigError(f"--methods {unknown} are not in {table} ({list(all_methods)}); pick from those")
+    chosen = tuple(m for m in all_methods if methods is None or m in methods)
     groups = SETTINGS[setting][0]
-    return ExperimentConfig(methods=methods, seeds=tuple(seeds), total_steps=int(steps), setting=budget,
+    train = {**CPU_TRAIN, **({} if lr is None else {"lr": float(lr)})}
+    return ExperimentConfig(methods=chosen, seeds=tuple(seeds), total_steps=int(steps), setting=budget,
                             aioli=aioli_overrides(len(groups), budget, int(steps)),
-                            backend=BackendSpec(kind="model", shards=shards, model=model, train=dict(CPU_TRAIN)),
-                            tune={"cpus_per_trial": cpus_per_trial}, executor=executor, out=out,
+                            backend=BackendSpec(kind="model", shards=shards, model=model, train=train),
+                            tune={} if cpus_per_trial is None else {"cpus_per_trial": cpus_per_trial},
+                            executor=executor, out=out,
                             name=f"{setting}-{table}")
 
 
@@ -108,6 +116,19 @@ def provenance(cfg: ExperimentConfig, argv: list[str]) -> dict[str, Any]:
             "git_commit": commit, "eval_tokens_per_group": tokens, "config": cfg.to_dict()}
 
 
+def record_provenance(path: Path, entry: dict[str, Any]) -> None:
+    """Append one invocation to ``provenance.json`` (a results folder grows by seeds and methods over several
+    commands; each is kept with its commit and time)."""
+    import time
+
+    runs = json.loads(path.read_text()).get("invocations", []) if path.is_file() else []
+    runs.append({**entry, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"invocations": runs}, indent=1))
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -119,23 +140,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--model", default="tiny")
     ap.add_argument("--executor", choices=("tune", "local"), default="tune")
-    ap.add_argument("--cpus-per-trial", type=int, default=2)
+    ap.add_argument("--cpus-per-trial", type=int, default=None, help="default automatic (raymix.tune.placement)")
+    ap.add_argument("--methods", default=None, help="comma-separated subset of the table's methods (default all)")
+    ap.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {CPU_TRAIN['lr']})")
     args = ap.parse_args(argv)
     cfg = experiment(args.table, args.setting, args.shards, args.out, steps=args.steps,
                      seeds=tuple(int(s) for s in args.seeds.split(",")), model=args.model, executor=args.executor,
-                     cpus_per_trial=args.cpus_per_trial)
+                     cpus_per_trial=args.cpus_per_trial, lr=args.lr,
+                     methods=None if args.methods is None else tuple(args.methods.split(",")))
     from raymix.data.manifest import load_manifest
 
     have = tuple(load_manifest(args.shards, verify=False).groups)
     if set(have) != set(SETTINGS[args.setting][0]):
         raise ConfigError(f"shards {args.shards!r} hold groups {list(have)}, setting {args.setting!r} needs "
                           f"{list(SETTINGS[args.setting][0])}; build them as the module docstring says")
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "provenance.json").write_text(json.dumps(provenance(cfg, argv), indent=1))
+    from raymix.experiment import prepare_experiment
+
+    prepared = prepare_experiment(cfg)  # refuses a different experiment in --out before anything is written
+    record_provenance(Path(args.out) / "provenance.json", provenance(cfg, argv))
     from raymix.progress import console_progress
 
     # live progress on stderr (plain periodic lines when not a terminal); Ray's output in <out>/raymix.log
-    run_experiment(cfg, progress=console_progress(args.out, capture_native=argv is None))
+    run_experiment(cfg, progress=console_progress(args.out, capture_native=argv is None), prepared=prepared)
     return 0
 
 

@@ -148,15 +148,19 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
 
 #: Fields of :class:`ExperimentConfig` that do not change results (where and how trials run).
 PLACEMENT_FIELDS = ("out", "tune", "executor", "log")
+#: Fields an experiment may grow by when continued: each (method, seed) has its own result file, so adding a
+#: seed or a method to a finished experiment trains only the new pairs (and shares identical runs with the old).
+EXTENDABLE_FIELDS = ("methods", "seeds")
 #: What an experiment writes under ``out`` (``--overwrite`` removes exactly these).
 OUTPUTS = ("experiment.json", "results", "tune", "report.md", "runs.csv", "rounds.csv", "proportions.png",
            "raymix.log", "mlruns")
 
 
 def fingerprint(cfg: ExperimentConfig) -> str:
-    """SHA-256 of everything that determines the results (not where or how trials are placed), including the
-    identity of the data (the manifest's file checksums) for model backends."""
-    d = {k: v for k, v in cfg.to_dict().items() if k not in PLACEMENT_FIELDS}
+    """SHA-256 of everything that determines the results (not where or how trials are placed, nor which methods
+    and seeds: see :data:`EXTENDABLE_FIELDS`), including the identity of the data (the manifest's file
+    checksums) for model backends."""
+    d = {k: v for k, v in cfg.to_dict().items() if k not in PLACEMENT_FIELDS + EXTENDABLE_FIELDS}
     if cfg.backend.kind == "model" and cfg.backend.shards:
         manifest = Path(cfg.backend.shards) / "manifest.json"
         if manifest.is_file():
@@ -165,7 +169,7 @@ def fingerprint(cfg: ExperimentConfig) -> str:
 
 
 def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    keys = sorted((set(a) | set(b)) - set(PLACEMENT_FIELDS) - {"fingerprint"})
+    keys = sorted((set(a) | set(b)) - set(PLACEMENT_FIELDS) - set(EXTENDABLE_FIELDS) - {"fingerprint"})
     return [k for k in keys if a.get(k) != b.get(k)] or ["the data (shards rebuilt)"]
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from raymix.cli import main
-from raymix.errors import ConfigError, DataError
-from raymix.experiment import ExperimentConfig, parse_method, result_path, run_experiment
+from raymix.errors import ConfigError, DataError, ExperimentMismatchError
+from raymix.experiment import ExperimentConfig, parse_method, prepare_experiment, result_path, run_experiment
 from raymix.methods.driver import BackendSpec
 from raymix.report import comparison_markdown, comparison_rows, load_results, write_report
 
@@ -21,6 +21,54 @@ def test_parse_method():
         parse_method("aioli+nope")
     with pytest.raises(ConfigError, match="short runs"):
         parse_method("aioli+aioli")
+
+
+def test_identical_runs_of_different_methods_are_trained_once(tmp_path, monkeypatch):
+    """Grid search and DML sweep the same cover (m = 2: p1 in 0.1..0.9): DML takes grid search's nine runs;
+    DoReMi's reference is the stratified run.  Shared results equal what training them alone gives."""
+    from raymix.methods import driver as executor_mod
+
+    trained: list[str] = []
+    real = executor_mod.RunDriver.run_to_end
+
+    def counting(self, *a, **k):
+        trained.append(self.spec.name)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(executor_mod.RunDriver, "run_to_end", counting)
+    def run(methods: tuple[str, ...], out: str):
+        cfg = ExperimentConfig(methods=methods, seeds=(0,), total_steps=2000, backend=BackendSpec(),
+                               executor="local", out=str(tmp_path / out))
+        prepared = prepare_experiment(cfg)  # the plan check trains stand-ins: count only the experiment's runs
+        trained.clear()
+        return run_experiment(cfg, prepared=prepared)
+
+    strat, gs, dml, doremi = run(("stratified", "grid_search", "dml", "doremi"), "both")
+    sweep = [r.spec.name for r in dml.runs if r.spec.role == "search"]
+    assert len(sweep) == 9 and not set(sweep) & set(trained)  # DML's sweep: none trained for DML
+    assert doremi.runs[0].spec.role == "reference" and doremi.runs[0].spec.name not in trained
+    assert doremi.runs[0].val_loss == strat.final.val_loss
+    # a method's cost stays its own: DML is still charged its sweep
+    assert dml.extra_steps == gs.extra_steps == 9 * 2000
+    alone = run(("dml",), "alone")[0]
+    assert len(trained) == 10  # alone: nine sweep runs and the final run
+    assert alone.final.spec.tags["mixture"] == dml.final.spec.tags["mixture"]
+    assert alone.final.test_loss == dml.final.test_loss
+
+
+def test_an_experiment_grows_by_seeds_and_methods(tmp_path):
+    base = dict(total_steps=2000, backend=BackendSpec(), executor="local", out=str(tmp_path))
+    run_experiment(ExperimentConfig(methods=("stratified",), seeds=(0,), **base))
+    first = result_path(tmp_path, "stratified", 0).read_text()
+    lines: list[str] = []
+    grown = run_experiment(ExperimentConfig(methods=("stratified", "aioli"), seeds=(0, 1), **base),
+                           progress=lines.append)
+    assert [(r.method, r.problem.seed) for r in grown] == [("stratified", 0), ("aioli", 0), ("stratified", 1), ("aioli", 1)]
+    assert any("stratified seed=0] finished earlier" in line for line in lines)
+    assert result_path(tmp_path, "stratified", 0).read_text() == first  # not trained again
+    # anything else that changes results is still another experiment
+    with pytest.raises(ExperimentMismatchError, match="different experiment .*total_steps"):
+        run_experiment(ExperimentConfig(methods=("stratified",), seeds=(0,), **{**base, "total_steps": 3000}))
 
 
 def test_experiment_writes_complete_results_and_report(tmp_path):

@@ -15,6 +15,7 @@ Checkpoint semantics:
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 from collections.abc import Callable
@@ -201,6 +202,11 @@ class RunDriver:
         self._final = None if exploit else state.get("final")
 
 
+def identity_key(spec: RunSpec) -> str:
+    """A run's :meth:`~raymix.methods.runs.RunSpec.identity` as a hashable key."""
+    return json.dumps(spec.identity(), sort_keys=True, default=str)
+
+
 class LocalExecutor(Executor):
     """Trains runs one after another in this process (no Ray): simulator studies, tests, tiny CPU runs.
 
@@ -214,6 +220,8 @@ class LocalExecutor(Executor):
         self.backend_spec = backend or BackendSpec()
         self.states: dict[str, dict[str, Any]] = {}
         self.results: dict[str, RunResult] = {}
+        #: every trained run by its identity (``RunSpec.identity``): result and final state
+        self.trained: dict[str, tuple[RunResult, dict[str, Any]]] = {}
 
     def data_groups(self) -> tuple[str, ...]:
         return backend_groups(self.backend_spec)
@@ -230,13 +238,17 @@ class LocalExecutor(Executor):
         if phase.pruning is not None or phase.population is not None:
             return self._run_scheduled(phase)
         out = []
-        todo = [s for s in phase.runs if not (s.name in self.results and self.results[s.name].spec == s)]
+        todo = [s for s in phase.runs if self._trained(s) is None]
         if self.progress is not None and todo:
             self.progress.phase_started(phase.name, [(s.name, start_step(s, self.results), s.steps) for s in todo])
         for spec in phase.runs:
-            cached = self.results.get(spec.name)
-            if cached is not None and cached.spec == spec:
-                out.append(cached)  # the same run, already trained for an earlier method (e.g. X and aioli+X)
+            shared = self._trained(spec)
+            if shared is not None:
+                # the same run, already trained for an earlier method (e.g. X and aioli+X, grid search and DML)
+                result, state = shared
+                result = result if result.spec == spec else result.as_run(spec)
+                self.states[spec.name], self.results[spec.name] = state, result
+                out.append(result)
                 continue
             if spec.resume_from is not None and spec.resume_from not in self.states:
                 raise CheckpointError(f"run {spec.name!r} resumes unknown run {spec.resume_from!r}; "
@@ -261,10 +273,15 @@ class LocalExecutor(Executor):
                 result = driver.run_to_end(report)
             self.states[spec.name] = {"spec": spec.to_dict(), "backend": driver.backend.state_dict()}
             self.results[spec.name] = result
+            self.trained[identity_key(spec)] = (result, self.states[spec.name])
             out.append(result)
         if self.progress is not None and todo:
             self.progress.phase_finished()
         return out
+
+    def _trained(self, spec: RunSpec) -> tuple[RunResult, dict[str, Any]] | None:
+        """A run this executor trained that is identical to ``spec`` (its result and final state), or None."""
+        return self.trained.get(identity_key(spec))
 
     def _run_scheduled(self, phase: Phase) -> list[RunResult]:
         """A phase under successive halving or population-based training (raymix.methods.schedules), in-process."""

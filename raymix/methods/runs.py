@@ -70,6 +70,18 @@ class RunSpec:
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
         return cls(**d)
 
+    def identity(self) -> dict[str, Any]:
+        """What determines the trained model: the spec without its labels (``name``, ``role``, ``tags``).
+
+        Two runs with the same identity train bit-identically (same policy and mixture, steps, horizon,
+        seed and starting checkpoints), so an executor trains one and hands its result to the other: grid
+        search and DML share their sweep (the same cover of the simplex), DoReMi's reference is the
+        stratified run.  ``resume_from`` / ``reference_from`` stay in: they name the starting checkpoints."""
+        d = self.to_dict()
+        for label in ("name", "role", "tags"):
+            d.pop(label)
+        return d
+
 
 @dataclass
 class RoundReport:
@@ -117,6 +129,12 @@ class RunResult:
     checkpoint: str | None = None
     wall_time_s: float = 0.0
     stopped_at: int | None = None
+
+    def as_run(self, spec: RunSpec) -> RunResult:
+        """This result handed to another run with the same :meth:`RunSpec.identity` (trained once, used twice)."""
+        if spec.identity() != self.spec.identity():
+            raise ConfigError(f"run {spec.name!r} is not identical to run {self.spec.name!r}: cannot share its result")
+        return dataclasses.replace(self, spec=spec, history=list(self.history), summary=dict(self.summary))
 
     @property
     def pruned(self) -> bool:

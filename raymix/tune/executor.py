@@ -125,8 +125,9 @@ def _trial_name(trial: Any) -> str:
 
 
 def _spec_key(spec: RunSpec, trial: dict[str, Any]) -> str:
-    """Identity of a run as trained: its whole spec plus the checkpoints it starts from."""
-    blob = json.dumps({"run": spec.to_dict(), "handoff": trial.get("handoff"), "reference": trial.get("reference")},
+    """Identity of a run as trained: its spec without labels (``RunSpec.identity``: runs of different methods
+    with the same policy, mixture, steps and seed are one run) plus the checkpoints it starts from."""
+    blob = json.dumps({"run": spec.identity(), "handoff": trial.get("handoff"), "reference": trial.get("reference")},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -162,8 +163,10 @@ class TuneExecutor(Executor):
         self.experiment_dirs: list[str] = []
         #: resources each phase's trials got, in phase order (parallel to ``experiment_dirs``)
         self.shapes: list[TrialShape] = []
-        #: runs taken from the record of an earlier executor instead of being trained
+        #: runs taken from the record of an earlier executor, or from an identical run, instead of being trained
         self.reused: list[str] = []
+        #: finished runs by :func:`_spec_key` (identity and starting checkpoints)
+        self.trained: dict[str, RunResult] = {}
 
     # ------------------------------------------------------------------ storage
     @property
@@ -221,17 +224,23 @@ class TuneExecutor(Executor):
         self.results[rr.spec.name] = rr
 
     def run_phase(self, phase: Phase, problem: MixingProblem) -> list[RunResult]:
-        todo = []
+        todo, keys, twins = [], set(), []
         for spec in phase.runs:
-            # Runs identical to finished ones (e.g. the sweep that "X" and "aioli+X" share) are not trained again.
+            # Runs identical to finished ones (the sweep that "X" and "aioli+X" share, or that grid search and
+            # DML share; DoReMi's reference = stratified) are not trained again.
             if spec.name in self.results and self.results[spec.name].spec == spec:
                 continue
-            recorded = self._recorded(_spec_key(spec, self._trial(spec)))
-            if recorded is not None and recorded.spec == spec:
-                self._accept(recorded)
+            key = _spec_key(spec, self._trial(spec))
+            known = self.trained.get(key) or self._recorded(key)
+            if known is not None and known.spec.identity() == spec.identity():
+                self._accept(known if known.spec == spec else known.as_run(spec))
                 self.reused.append(spec.name)
                 continue
-            todo.append(spec)
+            if key in keys:
+                twins.append((spec, key))  # two identical runs in one phase: train one, share it below
+            else:
+                todo.append(spec)
+                keys.add(key)
         if todo and (phase.pruning is not None or phase.population is not None):
             todo = list(phase.runs)  # a scheduled phase is one experiment: its trials are compared with each other
         if todo:
@@ -242,6 +251,9 @@ class TuneExecutor(Executor):
             finally:
                 if self.progress is not None:
                     self.progress.phase_finished()
+        for spec, key in twins:
+            if phase.pruning is None and phase.population is None:
+                self._accept(self.trained[key].as_run(spec))
         return [self.results[spec.name] for spec in phase.runs]
 
     def _scheduler(self, phase: Phase):
@@ -378,6 +390,7 @@ class TuneExecutor(Executor):
                                       "reference": res.config["trial"].get("reference")})
             self._accept(rr)
             if key in by_key:
+                self.trained[key] = rr
                 self._record(key, rr)
         if unfinished:
             # Tune returns early only when it was interrupted (Ctrl-C / SIGUSR1) after saving its state.

@@ -122,3 +122,13 @@ def test_methods_sharing_an_executor_train_shared_runs_once(ray_runtime, tmp_pat
     assert len(ex.experiment_dirs) == 3
     assert [r.spec.name for r in gs.runs[:-1]] == [r.spec.name for r in ags.runs[:-1]]
     assert ags.final.spec.resume_from in ex.checkpoints
+    # DML sweeps the same cover as grid search under other run names: only its final run is trained
+    restricted = MixingProblem(groups=GROUPS, total_steps=2000, setting="restricted")
+    dml = run_method(get_method("dml"), restricted, ex)
+    assert len(ex.experiment_dirs) == 4
+    assert [r.val_loss for r in dml.extra_runs] == [r.val_loss for r in gs.extra_runs]
+    assert all(r.spec.name.startswith("dml") for r in dml.extra_runs)
+    # a new driver (a continued experiment) finds every run in the storage's record: nothing is trained
+    again = TuneExecutor(BackendSpec(), TuneSettings(storage_path=str(tmp_path), experiment="shared"))
+    dml2 = run_method(get_method("dml"), restricted, again)
+    assert again.experiment_dirs == [] and dml2.final.test_loss == dml.final.test_loss
