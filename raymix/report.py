@@ -2,14 +2,17 @@
 
 Reads the per-(method, seed) JSON files written by :func:`raymix.experiment.run_experiment` and builds:
 
-* the comparison table of the paper (Tables 2/3): per-group test perplexity, the average over groups of
-  per-group test PPL (mean ± std over seeds) next to the average validation loss (what the laws are fitted
-  on), Δ vs stratified, extra runs and extra steps;
+* the comparison table of the paper (Tables 2/3), stratified first: per-group test perplexity, the average
+  over groups of per-group test PPL (mean ± std over seeds) next to the average validation loss (what the
+  laws are fitted on), the difference vs stratified (and Aioli+X vs X) paired by seed with its standard
+  error and whether it is beyond the noise, extra runs and extra steps;
 * Aioli's diagnostics per final run: how consistently Ā^t's column sums pushed each group the same way
   (sign agreement across rounds), how far p moved, and how far it could move at all (EMA/normalisation bound);
 * the proportions each method used (Table 19 style, averaged over the final run's rounds);
-* plots: proportion trajectories of every dynamic final run (Fig. 6 style) and average test PPL against
-  extra training steps for every method (when the results hold several).
+* Table 5 / Fig. 2 on the results' own static sweeps (grid search, DML): the log-linear static law's fit;
+* plots: proportion trajectories of every dynamic final run (Fig. 6 style), average test PPL against
+  extra training steps for every method (when the results hold several), the static law against the sweep
+  runs, and per-group validation loss over training.
 """
 
 from __future__ import annotations
@@ -60,17 +63,48 @@ def _extra_runs(label: str) -> str:
     return METHODS[name].extra_runs
 
 
+def paired_difference(results: list[MethodResult], label: str, base: str, metric: str = "avg_test_ppl") -> dict:
+    """``label − base`` of ``metric`` ("avg_test_ppl" or "avg_val_loss") on the seeds both have: the runs of a
+    seed share data order and initialisation, so the seed-to-seed spread cancels in the difference.
+    Returns ``{"n", "mean", "se"}`` (``se`` = standard error of the mean difference; NaN for one seed)."""
+    def by_seed(lab: str) -> dict[int, float]:
+        return {r.problem.seed: float(getattr(r.final, metric)) for r in results if r.method == lab}
+
+    a, b = by_seed(label), by_seed(base)
+    d = np.array([a[s] - b[s] for s in sorted(set(a) & set(b))])
+    if d.size == 0:
+        return {"n": 0, "mean": None, "se": None}
+    se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
+    return {"n": int(d.size), "mean": float(d.mean()), "se": se}
+
+
+def noise_verdict(diff: dict, z: float = 2.0) -> str:
+    """"better" / "worse" when the paired mean difference is more than ``z`` standard errors from 0 (lower is
+    better), "within noise" otherwise; "1 seed" when there is no spread to judge by."""
+    if not diff["n"]:
+        return "–"
+    if diff["n"] < 2 or not np.isfinite(diff["se"]):
+        return "1 seed"
+    if abs(diff["mean"]) <= z * diff["se"]:
+        return "within noise"
+    return "better" if diff["mean"] < 0 else "worse"
+
+
 def comparison_rows(results: list[MethodResult]) -> list[dict]:
     """One row per method label, averaged over seeds, stratified first then the paper's order
-    (:func:`method_order_key`)."""
+    (:func:`method_order_key`).  Differences vs stratified (and, for ``aioli+X``, vs ``X``) are paired by seed
+    (:func:`paired_difference`) with a verdict against their standard error (:func:`noise_verdict`)."""
     by: dict[str, list[MethodResult]] = defaultdict(list)
     for r in sorted(results, key=lambda r: method_order_key(r.method)):
         by[r.method].append(r)
     groups = results[0].final.groups
-    base = by.get("stratified")
-    base_ppl = float(np.mean([r.final.avg_test_ppl for r in base])) if base else None
     rows = []
     for label, rs in by.items():
+        vs = paired_difference(results, label, "stratified") if "stratified" in by else {"n": 0, "mean": None,
+                                                                                         "se": None}
+        vs_val = paired_difference(results, label, "stratified", "avg_val_loss") if "stratified" in by else vs
+        name, handoff = parse_method(label)
+        vs_x = paired_difference(results, label, name) if handoff and name in by else None
         ppl = np.array([r.final.test_ppl for r in rs])  # (seeds, m)
         avg = np.array([r.final.avg_test_ppl for r in rs])
         val = np.array([r.final.avg_val_loss for r in rs])
@@ -83,7 +117,10 @@ def comparison_rows(results: list[MethodResult]) -> list[dict]:
             "std": float(avg.std(ddof=1)) if len(avg) > 1 else 0.0,
             "avg_val_loss": float(val.mean()),
             "val_loss_std": float(val.std(ddof=1)) if len(val) > 1 else 0.0,
-            "delta_vs_stratified": None if base_ppl is None else float(avg.mean() - base_ppl),
+            "delta_vs_stratified": vs["mean"], "delta_se": vs["se"], "delta_n": vs["n"],
+            "verdict": noise_verdict(vs) if label != "stratified" else "–",
+            "delta_val_loss": vs_val["mean"], "delta_val_loss_se": vs_val["se"],
+            "vs_method": None if vs_x is None else {**vs_x, "base": name, "verdict": noise_verdict(vs_x)},
             "extra_runs": _extra_runs(label),
             "extra_steps": int(np.mean([r.extra_steps for r in rs])),
             "mixture": None if not mix else np.mean(mix, axis=0).round(3).tolist(),
@@ -96,16 +133,29 @@ def comparison_markdown(results: list[MethodResult]) -> str:
     """The paper-style table as GitHub markdown."""
     rows = comparison_rows(results)
     groups = list(rows[0]["per_group_ppl"])
-    head = ["method", *[f"{g} PPL" for g in groups], "avg test PPL", "avg val loss", "Δ vs stratified",
-            "extra runs", "extra steps", "p (learned / final)", "seeds"]
+    head = ["method", *[f"{g} PPL" for g in groups], "avg test PPL", "avg val loss",
+            "Δ PPL vs stratified (paired ± SE)", "verdict", "extra runs", "extra steps", "p (learned / final)",
+            "seeds"]
+    if any(r["vs_method"] for r in rows):
+        head.insert(head.index("verdict") + 1, "Aioli+X − X (paired ± SE)")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def diff(mean, se, n) -> str:
+        if mean is None or n == 0:
+            return "–"
+        return f"{mean:+.3f}" + (f" ± {se:.3f}" if n > 1 and np.isfinite(se) else "") + f" (n={n})"
+
     for r in rows:
-        delta = "–" if r["delta_vs_stratified"] is None else f"{r['delta_vs_stratified']:+.3f}"
+        delta = "–" if r["method"] == "stratified" else diff(r["delta_vs_stratified"], r["delta_se"], r["delta_n"])
         avg = f"{r['avg_test_ppl']:.3f}" + (f" ± {r['std']:.3f}" if r["seeds"] > 1 else "")
         val = f"{r['avg_val_loss']:.4f}" + (f" ± {r['val_loss_std']:.4f}" if r["seeds"] > 1 else "")
         mix = "–" if r["mixture"] is None else "[" + ", ".join(f"{x:.2f}" for x in r["mixture"]) + "]"
-        cells = [r["method"], *[f"{r['per_group_ppl'][g]:.3f}" for g in groups], avg, val, delta,
+        cells = [r["method"], *[f"{r['per_group_ppl'][g]:.3f}" for g in groups], avg, val, delta, r["verdict"],
                  r["extra_runs"], str(r["extra_steps"]), mix, str(r["seeds"])]
+        if "Aioli+X − X (paired ± SE)" in head:
+            x = r["vs_method"]
+            cells.insert(head.index("verdict") + 1,
+                         "–" if not x else f"{diff(x['mean'], x['se'], x['n'])} {x['verdict']}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -215,6 +265,142 @@ def plot_cost_quality(results: list[MethodResult], path: str | Path) -> Path | N
     return path
 
 
+def sweep_records(results: list[MethodResult]) -> list[dict]:
+    """The static sweep runs of the results (grid search, DML, …: role "search", a static policy from scratch,
+    not pruned) as fit records of :func:`raymix.analysis.static_law_fit_table`, one per distinct (seed, p,
+    steps) — a sweep two methods shared is counted once.  ``setting`` names the sweep's run length."""
+    seen, rows = set(), []
+    for res in results:
+        for run in res.runs:
+            spec = run.spec
+            if spec.role != "search" or spec.policy != "static" or run.pruned or spec.resume_from:
+                continue
+            mix = spec.tags.get("mixture")
+            key = (res.problem.seed, spec.steps, tuple(np.round(mix, 9)))
+            if mix is None or key in seen or not np.all(np.isfinite(run.val_loss)):
+                continue
+            seen.add(key)
+            rows.append({"setting": f"static runs of {spec.steps} steps", "seed": res.problem.seed,
+                         "p": list(map(float, mix)), "loss": list(map(float, run.val_loss))})
+    return rows
+
+
+def static_fit_data(results: list[MethodResult]) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
+    """(setting, seed) → (P, L) of the sweeps with enough distinct runs to fit the log-linear static law
+    (m + 2 parameters per group: at least m + 3 runs)."""
+    by: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for r in sweep_records(results):
+        by[(r["setting"], r["seed"])].append(r)
+    out = {}
+    for key, rs in by.items():
+        P, L = np.array([r["p"] for r in rs]), np.array([r["loss"] for r in rs])
+        if len(rs) >= P.shape[1] + 3:
+            out[key] = (P, L)
+    return out
+
+
+def static_law_markdown(results: list[MethodResult]) -> str | None:
+    """Table 5 (row 1) on the results' own sweeps: the log-linear static law's in-sample MSE and R² per group,
+    fitted per seed and averaged (App. C.1); None when no sweep has enough runs."""
+    from raymix.analysis import static_law_fit_table
+
+    data = static_fit_data(results)
+    if not data:
+        return None
+    records = [{"setting": st, "seed": seed, "p": p, "loss": loss}
+               for (st, seed), (P, L) in data.items() for p, loss in zip(P, L)]
+    table = static_law_fit_table(records)
+    groups = results[0].final.groups
+    lines = ["| sweep | seeds | runs | MSE | R² | " + " | ".join(f"R² {g}" for g in groups) + " |",
+             "|" + "---|" * (5 + len(groups))]
+    for _, r in table.iterrows():
+        per = " | ".join(f"{v:.3f}" for v in r["r2_per_group"])
+        lines.append(f"| {r['setting']} | {r['n_fits']} | {r['n_runs']} | {r['mse']:.2e} | {r['r2']:.3f} | {per} |")
+    return "\n".join(lines)
+
+
+def plot_static_fits(results: list[MethodResult], path: str | Path) -> Path | None:
+    """Fig. 2 (left): measured per-group validation loss of the sweep runs against the fitted static law; for
+    m = 2 as loss vs p₁ with the fitted curve, otherwise predicted vs measured.  None without a fittable sweep."""
+    from raymix.laws import LogLinearStaticLaw
+
+    data = static_fit_data(results)
+    if not data:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = results[0].final.groups
+    m = len(groups)
+    fig, axes = plt.subplots(1, m, figsize=(4.0 * m, 3.3), squeeze=False)
+    for k, ((_sweep, seed), (P, L)) in enumerate(sorted(data.items())):
+        law = LogLinearStaticLaw().fit(P, L)
+        color = f"C{k % 10}"
+        for i, ax in enumerate(axes[0]):
+            if m == 2:
+                grid = np.linspace(0.0, 1.0, 101)
+                ax.plot(grid, law.predict(np.stack([grid, 1 - grid], axis=1))[:, i], color=color, lw=1)
+                ax.plot(P[:, 0], L[:, i], "o", color=color, ms=4, label=f"seed {seed}")
+                ax.set_xlabel(f"p({groups[0]})")
+            else:
+                ax.plot(L[:, i], law.predict(P)[:, i], "o", color=color, ms=4, label=f"seed {seed}")
+                ax.set_xlabel("measured")
+                ax.set_ylabel("fitted")
+    for i, ax in enumerate(axes[0]):
+        ax.set_title(f"val loss of {groups[i]}")
+        ax.grid(alpha=0.3)
+        if m != 2:
+            lo, hi = ax.get_xlim()
+            ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_loss_curves(results: list[MethodResult], path: str | Path) -> Path | None:
+    """Per-group validation loss over the final run's rounds, one line per method (mean over seeds where the
+    rounds line up, else seed by seed).  None when no final run reported validation losses per round."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by: dict[str, list[MethodResult]] = defaultdict(list)
+    for r in sorted(results, key=lambda r: method_order_key(r.method)):
+        if r.final.history and all(h.val_loss is not None for h in r.final.history):
+            by[r.method].append(r)
+    if not by:
+        return None
+    groups = results[0].final.groups
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.3), squeeze=False)
+    for k, (label, rs) in enumerate(by.items()):
+        curves = [(np.array([h.step for h in r.final.history]), np.array([h.val_loss for h in r.final.history]))
+                  for r in rs]
+        same = all(np.array_equal(c[0], curves[0][0]) for c in curves)
+        for i, ax in enumerate(axes[0]):
+            if same:
+                ax.plot(curves[0][0], np.mean([c[1][:, i] for c in curves], axis=0), color=f"C{k % 10}",
+                        label=f"{label} ({len(rs)} seeds)" if len(rs) > 1 else label)
+            else:
+                for j, (x, y) in enumerate(curves):
+                    ax.plot(x, y[:, i], color=f"C{k % 10}", alpha=0.6, label=label if j == 0 else None)
+    for i, ax in enumerate(axes[0]):
+        ax.set_title(f"val loss of {groups[i]} (final run)")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def tidy_tables(results: list[MethodResult]):
     """Two tidy pandas tables: one row per run (config, p, per-group val/test loss) and one row per round
     (step, proportions, validation losses, A^t as JSON) — every run of every method and seed."""
@@ -274,6 +460,18 @@ def write_report(directory: str | Path) -> tuple[str, list[Path]]:
     p = plot_trajectories(results, directory / "proportions.png")
     if p is not None:
         plots.append(p)
-        text += ["## Proportions over training", "", f"![proportions]({p.name})", ""]
+        text += ["## Proportions over training (Fig. 6)", "", f"![proportions]({p.name})", ""]
+    law = static_law_markdown(results)
+    if law is not None:
+        f = plot_static_fits(results, directory / "static_law_fits.png")
+        plots.append(f)
+        text += ["## Static mixing law on the sweeps (Table 5, Fig. 2)", "",
+                 "The log-linear static law L_i(p) = c_i + b_i·exp(−A_i·p) fitted per seed on the distinct static "
+                 "sweep runs (validation losses; a sweep shared by two methods counts once); in-sample MSE and R² "
+                 "averaged over seeds.", "", law, "", f"![static law fits]({f.name})", ""]
+    curves = plot_loss_curves(results, directory / "loss_curves.png")
+    if curves is not None:
+        plots.append(curves)
+        text += ["## Per-group validation loss over training", "", f"![loss curves]({curves.name})", ""]
     (directory / "report.md").write_text("\n".join(text))
     return "\n".join(text), plots
