@@ -99,21 +99,30 @@ def experiment(table: str, setting: str, shards: str, out: str, *, steps: int, s
                             name=f"{setting}-{table}")
 
 
+def provenance_entry(command: list[str]) -> dict[str, Any]:
+    """The exact command with raymix's version and git commit (and whether the tree had uncommitted changes)."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                                cwd=here).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                    text=True, check=True, cwd=here).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = None, None
+    return {"command": " ".join(command), "raymix_version": __version__, "git_commit": commit,
+            "uncommitted_changes": dirty}
+
+
 def provenance(cfg: ExperimentConfig, argv: list[str]) -> dict[str, Any]:
     """Command, version, commit and the per-group cached eval token counts of a results folder."""
     from raymix.data.manifest import load_manifest
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                                cwd=Path(__file__).resolve().parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
     man = load_manifest(cfg.backend.shards, verify=False)
     cap = cfg.backend.train.get("eval_examples")
     tokens = {split: {g: min(st.sequences, cap or st.sequences) * man.seq_len for g, st in man.stats[split].items()}
               for split in ("val", "test") if split in man.stats}
-    return {"command": " ".join(["python -m experiments.cpu_scale", *argv]), "raymix_version": __version__,
-            "git_commit": commit, "eval_tokens_per_group": tokens, "config": cfg.to_dict()}
+    return {**provenance_entry(["python -m experiments.cpu_scale", *argv]), "eval_tokens_per_group": tokens,
+            "config": cfg.to_dict()}
 
 
 def record_provenance(path: Path, entry: dict[str, Any]) -> None:

@@ -23,14 +23,25 @@ def normalized_column_sums(A: np.ndarray) -> np.ndarray:
     return s / n
 
 
+def _direction(A: np.ndarray) -> np.ndarray:
+    """Normalized column sums of an (m, m) matrix, or an (m,) vector taken as the column sums themselves."""
+    v = np.asarray(A, dtype=float)
+    if v.ndim != 1:
+        return normalized_column_sums(v)
+    if not np.isfinite(v).all() or np.linalg.norm(v) == 0:
+        raise FitError(f"column sums {v.tolist()} must be finite and not all zero; similarity is undefined")
+    return v / np.linalg.norm(v)
+
+
 def similarity(A_tilde: np.ndarray, A_star: np.ndarray) -> float:
     """``0.5·cos(ã, a*) + 0.5·Spearman(ã, a*)`` of normalized column sums (paper §4.3).
 
-    In [-1, 1]; 1 when ã = a*.  Spearman of two constant vectors (or m=1) is taken as 1 when the vectors
-    are equal and 0 otherwise, so the score stays defined for degenerate inputs.
+    Either argument may be an ``(m, m)`` matrix or its ``(m,)`` column sums (a method such as DoGE whose A^t
+    is only observed through them).  In [-1, 1]; 1 when ã = a*.  Spearman of two constant vectors (or m=1)
+    is taken as 1 when the vectors are equal and 0 otherwise, so the score stays defined for degenerate inputs.
     """
-    a = normalized_column_sums(A_tilde)
-    b = normalized_column_sums(A_star)
+    a = _direction(A_tilde)
+    b = _direction(A_star)
     if a.shape != b.shape:
         raise FitError(f"matrices differ in size: {A_tilde.shape} vs {A_star.shape}")
     cos = float(np.dot(a, b))

@@ -438,13 +438,34 @@ class DoGEConfig(Config):
 
 
 class _ProxyPolicy(MixingPolicy):
-    """Common round structure of the proxy runs of DoReMi and DoGE: per-step weights, averaged at the end."""
+    """Common round structure of the proxy runs of DoReMi and DoGE: per-step weights, averaged at the end.
+
+    Each round also reports the method's A^t in the LMO framework (paper App. B.2, Props. 2–3) averaged over
+    the last :attr:`SIGNAL_WINDOW` steps, as the paper smooths these batch-level estimates for Fig. 3 (App. C.2):
+    ``info["A_colsums"]`` (its column sums, the direction EGD moves p) and, where the matrix itself is
+    observed (DoReMi: diagonal), ``interactions``."""
+
+    #: steps over which the per-step A^t is averaged in round reports (paper App. C.2: 100)
+    SIGNAL_WINDOW = 100
 
     def __init__(self, config: Config, groups: tuple[str, ...], stop_step: int) -> None:
         super().__init__(config, groups, stop_step)
         self.start_step: int | None = None
         self.round = 0
         self.tracker: Any = None  # DoReMiWeights / DoGEWeights
+        self.signal: list[list[float]] = []  # the last SIGNAL_WINDOW per-step column sums of A^t
+
+    def _note(self, colsums: np.ndarray) -> None:
+        self.signal = [*self.signal, _floats(colsums)][-self.SIGNAL_WINDOW:]
+
+    def _smoothed_colsums(self) -> np.ndarray | None:
+        if not self.signal:
+            return None
+        return np.nanmean(np.asarray(self.signal, dtype=float), axis=0)
+
+    def _interactions(self, colsums: np.ndarray) -> list[list[float]] | None:
+        """The (m, m) A^t when the method defines it entry by entry; None when only its column sums are seen."""
+        return None
 
     @abstractmethod
     def _rule(self, signals: ProxySignals) -> np.ndarray: ...
@@ -462,19 +483,25 @@ class _ProxyPolicy(MixingPolicy):
         stats = self._train(backend, end - backend.step)
         self.round += 1
         val = backend.evaluate("val", max_examples=self.config.eval_examples)
+        info: dict[str, Any] = {"average_weights": _floats(self.tracker.average())}
+        colsums = self._smoothed_colsums()
+        if colsums is not None:
+            info["A_colsums"] = _floats(colsums)
         return RoundReport(step=backend.step, mixture=_floats(self.tracker.weights),
                            train_loss=_floats(stats.group_train_loss), val_loss=_floats(val),
-                           info={"average_weights": _floats(self.tracker.average())})
+                           interactions=None if colsums is None else self._interactions(colsums), info=info)
 
     def summary(self) -> dict[str, Any]:
         return {"mixture": _floats(self.tracker.average()), "last_weights": _floats(self.tracker.weights)}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"weights": self.tracker.state_dict(), "start_step": self.start_step, "round": self.round}
+        return {"weights": self.tracker.state_dict(), "start_step": self.start_step, "round": self.round,
+                "signal": self.signal}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.tracker.load_state_dict(state["weights"])
         self.start_step, self.round = state["start_step"], int(state["round"])
+        self.signal = [list(map(float, v)) for v in state.get("signal", [])]
 
 
 class DoReMiPolicy(_ProxyPolicy):
@@ -490,7 +517,12 @@ class DoReMiPolicy(_ProxyPolicy):
     def _rule(self, signals: ProxySignals) -> np.ndarray:
         if signals.reference_loss is None:
             raise MethodError("DoReMi's proxy run needs a reference model (RunSpec.reference_from)")
-        return self.tracker.update(signals.train_loss, signals.reference_loss)
+        w = self.tracker.update(signals.train_loss, signals.reference_loss)
+        self._note(self.tracker.excess)  # A^t_jj = max(L_train,j − L_ref,j, 0), off-diagonal 0 (Prop. 2)
+        return w
+
+    def _interactions(self, colsums: np.ndarray) -> list[list[float]]:
+        return [_floats(r) for r in np.diag(colsums)]
 
     def _train(self, backend: TrainingBackend, steps: int):
         return backend.proxy_train(steps, self._rule, reference=True)
@@ -508,6 +540,9 @@ class DoGEPolicy(_ProxyPolicy):
         self.val_fraction = config.val_fraction if config.val_fraction is not None else (0.25 if self.m == 2 else 0.5)
 
     def _rule(self, signals: ProxySignals) -> np.ndarray:
+        # 1ᵀA^t_j = Σ_i ⟨∇L_val,i, ∇L_train,j⟩ = ⟨g_val, g_j⟩ up to the validation batch's averaging (Prop. 3);
+        # the matrix itself would need one validation gradient per group, which DoGE never computes
+        self._note(signals.alignment)
         return self.tracker.update(signals.alignment, signals.grad_norm, signals.lr)
 
     def _train(self, backend: TrainingBackend, steps: int):
