@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from experiments import cpu_scale, fidelity, paper
@@ -71,3 +72,18 @@ def test_cpu_scale_settings_fit_aioli_schedules():
                                    500 if budget == "restricted" else 0, 1000)
     with pytest.raises(ConfigError, match="too short"):
         cpu_scale.aioli_overrides(6, "restricted", 100)
+
+
+def test_eval_noise_bootstrap_resamples_documents():
+    from experiments import eval_noise
+
+    rng = np.random.default_rng(0)
+    docs = np.repeat(np.arange(10), 20)  # 10 documents of 20 windows: the noise is between documents
+    doc_level = rng.normal(5.0, 0.3, 10)
+    vals = doc_level[docs] + rng.normal(0, 0.01, docs.size)
+    draws = eval_noise.bootstrap([(vals, docs)], 2000, np.random.default_rng(1), other=[(vals, docs)])
+    se = draws["loss"][:, 0].std(ddof=1)
+    # ≈ the between-document SE (0.3/√10 ≈ 0.095), far above a window-level bootstrap's (≈ 0.3/√200)
+    assert 0.06 < se < 0.13
+    assert np.all(draws["diff"] == 0)  # the same model against itself on the same documents
+    np.testing.assert_allclose(draws["ppl"], np.exp(draws["loss"][:, 0]))

@@ -174,6 +174,25 @@ class GroupEvaluator:
             self._selections[key] = (ids, group_ids, counts)
         return self._selections[key]
 
+    @torch.inference_mode()
+    def window_losses(self, model: nn.Module, split: str = "test", *,
+                      autocast_dtype: torch.dtype | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per group, (mean next-token loss of every cached window ``(n,)``, its document id ``(n,)``): what
+        :meth:`evaluate` averages, kept apart so that its sampling noise can be measured (a bootstrap over
+        documents, as windows of one document are correlated)."""
+        was_training = model.training
+        model.eval()
+        out = []
+        try:
+            for windows, docs in zip(self._split(split), self._documents_of(split)):
+                losses = [token_losses(model, windows[c], autocast_dtype).mean(dim=1, dtype=torch.float64)
+                          for c in iter_chunks(len(windows), self.batch_size)]
+                vals = torch.cat(losses).cpu().numpy() if losses else np.zeros(0)
+                out.append((vals, np.asarray(docs)))
+        finally:
+            model.train(was_training)
+        return out
+
     @torch.inference_mode()  # no autograd bookkeeping at all (cheaper than no_grad; outputs never need grads)
     def evaluate(self, model: nn.Module, split: str = "val", *, max_examples: int | None = None,
                  autocast_dtype: torch.dtype | None = None, collective: Collective | None = None) -> np.ndarray:

@@ -144,6 +144,11 @@ def test_group_evaluator_matches_manual_per_group_mean(model_config):
     np.testing.assert_allclose(sub, ev2.evaluate(model, "val"), rtol=1e-6)
     assert not np.allclose(sub, got)
     np.testing.assert_array_equal(ev.sizes("val"), [3, 4, 5])
+    # per-window losses (what eval-noise bootstraps resample) average to the same per-group losses
+    per_window = ev.window_losses(model, "val")
+    assert [len(v) for v, _ in per_window] == [3, 4, 5] and all(len(d) == len(v) for v, d in per_window)
+    np.testing.assert_allclose([v.mean() for v, _ in per_window], got, rtol=1e-6)
+    assert model.training  # mode restored
 
 
 def test_window_documents_and_spread_subset_cover_documents_before_repeating():
