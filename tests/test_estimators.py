@@ -417,3 +417,73 @@ def test_learnparams_reuses_each_segments_evaluation_as_the_next_ones_before():
     assert np.array_equal(last, b.seen[-1])
     # β summed over all segments telescopes to (first evaluation − last evaluation) for every group
     assert np.allclose(acc.beta().sum(axis=1) * 2, b.seen[0] - b.seen[-1])
+
+
+# --- targeted at mutants that survived `mutmut run "raymix.estimators*"` (docs/TESTING.md) --------------------
+class _LinearBackend:
+    """Validation losses fall by exactly A*·(trained mixture) per step: LearnParams must recover A* exactly
+    when it solves with the mixtures it actually trained (whole examples of a batch)."""
+
+    def __init__(self, A_star: np.ndarray, batch_size: int = 8) -> None:
+        self.A, self.batch_size, self.m = A_star, batch_size, A_star.shape[0]
+        self.loss = np.full(self.m, 5.0)
+        self.trained: list[np.ndarray] = []
+
+    def evaluate(self, split: str, max_examples: int | None = None) -> np.ndarray:
+        return self.loss.copy()
+
+    def train(self, steps: int, counts: np.ndarray) -> None:
+        p = np.asarray(counts, dtype=float) / self.batch_size
+        self.trained.append(p)
+        self.loss = self.loss - steps * self.A @ p
+
+
+def test_learn_params_solves_with_the_mixtures_actually_trained():
+    from raymix.estimators.aioli import learn_params, smoothed_onehots
+
+    A_star = np.array([[0.30, 0.02, -0.05], [0.01, 0.20, 0.00], [0.04, -0.02, 0.10]])
+    backend = _LinearBackend(A_star, batch_size=7)
+    acc, last = learn_params(backend, 2, 0.75, np.random.default_rng(0), 3)
+    np.testing.assert_allclose(acc.solve(), 3 * A_star, atol=1e-12)  # β is a segment's drop: 3 steps of A*·p
+    # a batch of 7 cannot hold the smoothed one-hot (0.5, 0.25, 0.25) exactly, so the realised mixtures differ from the nominal ones
+    nominal = smoothed_onehots(3, 0.75)
+    assert min(np.abs(p - nominal[:, j]).max() for p in backend.trained for j in range(3)) > 0.01
+    np.testing.assert_allclose(last, backend.loss)
+
+
+def test_round_schedule_validates_its_inputs_and_covers_the_span_exactly():
+    from raymix.estimators.aioli import round_schedule
+
+    plans = round_schedule(100, 1103, rounds=7, delta=0.2, m=2, k=4)
+    lengths = [p.end - p.start for p in plans]
+    assert plans[0].start == 100 and plans[-1].end == 1103 and sum(lengths) == 1003
+    assert max(lengths) - min(lengths) == 1 and [p.index for p in plans] == list(range(7))
+    assert all(a.end == b.start for a, b in zip(plans, plans[1:]))
+    # edges that are allowed: one step per round; LearnParams budget exactly K
+    assert [p.end - p.start for p in round_schedule(0, 3, rounds=3, delta=0.99, m=1, k=1)] == [1, 1, 1]
+    exact = round_schedule(0, 100, rounds=1, delta=0.08, m=2, k=4)  # round(0.08·100) = 8 = K
+    assert exact[0].segment_steps == 1
+    for bad in ({"rounds": 0}, {"rounds": 2.5}, {"rounds": True}, {"k": 0}, {"k": 1.5}, {"delta": 0.0},
+                {"delta": 1.0}, {"delta": 1.5}):
+        kwargs = {"rounds": 2, "delta": 0.5, "m": 2, "k": 1, **bad}
+        with pytest.raises(ConfigError):
+            round_schedule(0, 1000, **kwargs)
+
+
+def test_sign_agreement_compares_columns_within_each_round():
+    from raymix.estimators.aioli import colsum_sign_agreement
+
+    # group 0 is above the round's mean every round, although the rounds' overall levels differ a lot
+    c = np.array([[10.0, 9.0], [0.2, 0.1], [5.5, 5.0]])
+    np.testing.assert_allclose(colsum_sign_agreement(c), [1.0, 1.0])
+    np.testing.assert_allclose(colsum_sign_agreement([[1, 0], [0, 1]]), [0.0, 0.0])
+
+
+def test_normalizations_keep_nonnegative_matrices_unshifted_and_map_zero_to_zero():
+    from raymix.estimators.normalization import abs_sum, frobenius, shift_sum
+
+    A = np.array([[0.5, 0.7], [0.9, 0.6]])  # min 0.5 ≥ 0: no shift, just divided by the sum
+    np.testing.assert_allclose(shift_sum(A), A / A.sum())
+    for f in (shift_sum, abs_sum, frobenius):
+        out = f(np.zeros((2, 2)))
+        assert out.shape == (2, 2) and np.all(out == 0)
