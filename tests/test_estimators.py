@@ -487,3 +487,29 @@ def test_normalizations_keep_nonnegative_matrices_unshifted_and_map_zero_to_zero
     for f in (shift_sum, abs_sum, frobenius):
         out = f(np.zeros((2, 2)))
         assert out.shape == (2, 2) and np.all(out == 0)
+
+
+def test_skills_graph_accepts_losses_below_one_and_refuses_bad_group_lists():
+    from raymix.estimators.skill_it import skills_graph
+
+    start = {a: {b: 0.8 for b in "xy"} for a in "xy"}  # losses below 1 nat are legitimate
+    end = {"x": {"x": 0.4, "y": 0.7}, "y": {"x": 0.8, "y": 0.6}}
+    np.testing.assert_allclose(skills_graph(start, end, ["x", "y"]), [[0.5, 0.0], [0.125, 0.25]])
+    for groups in ([], ["x", "x"]):
+        with pytest.raises(ConfigError):
+            skills_graph(start, end, groups)
+
+
+def test_alignment_scores_refuse_any_non_finite_gradient():
+    from raymix.estimators.doge import alignment_scores
+
+    G, v = np.ones((2, 3)), np.ones(3)
+    for bad_G, bad_v in ((np.array([[1, np.nan, 0], [1, 1, 1]]), v), (G, np.array([np.inf, 0, 0]))):
+        with pytest.raises(RaymixError):
+            alignment_scores(bad_G, bad_v)
+
+
+def test_column_sum_spread_bounds_per_normalization():
+    assert max_colsum_spread("shift_sum", 1) == max_colsum_spread("abs_sum", 1) == 1.0
+    assert max_colsum_spread("frobenius", 3) == pytest.approx(np.sqrt(6))
+    assert max_colsum_spread("none", 2) == float("inf")

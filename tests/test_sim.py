@@ -258,3 +258,20 @@ def test_log_linear_static_simulator():
     assert 0.008 < r.std() < 0.012
     with pytest.raises(ConfigError, match="b > 0"):
         LogLinearStaticSimulator(sim.c, -sim.b, sim.A)
+
+
+def test_run_aioli_passes_its_update_options_through():
+    """EMA (γ) bounds p by the reachable range; the same run without EMA leaves it; the normalisation and the
+    segment order reach the updater and LearnParams (each changes the trajectory)."""
+    from raymix.estimators.normalization import reachable_range
+
+    def props(**kw):
+        b = SimBackend.from_preset("two_group_interacting", seed=0, total_steps=2000)
+        return run_aioli(b, rounds=10, k=2, delta=0.2, eps=0.75, eta=1.0, seed=0, **kw).proportions
+
+    lo, hi = reachable_range(np.full(2, 0.5), 1.0, "shift_sum", gamma=0.5)
+    ema, free = props(gamma=0.5), props()
+    assert (ema >= lo - 1e-9).all() and (ema <= hi + 1e-9).all()
+    assert not ((free >= lo - 1e-9).all() and (free <= hi + 1e-9).all())
+    assert not np.allclose(props(normalization="frobenius"), free)
+    assert not np.allclose(props(order_mode="permutations"), free)
