@@ -51,7 +51,9 @@ TABLE2_METHODS = ("stratified", "grid_search", "dml", "skill_it", "doremi", "dog
 TABLE3_METHODS = ("stratified", "aioli", "grid_search", "aioli+grid_search", "dml", "aioli+dml", "skill_it",
                   "aioli+skill_it", "doremi", "aioli+doremi", "doge", "aioli+doge")
 TABLE21_METHODS = ("stratified", "aioli", "aioli_static", "aioli_diagonal")
-TABLES = {"table2": ("unrestricted", TABLE2_METHODS), "table3": ("restricted", TABLE3_METHODS),
+#: Tune trial-scheduler methods (issue #10) that may join the unrestricted Table 2 analog with --methods
+SCHEDULER_METHODS = ("grid_search_asha", "dml_asha", "pbt")
+TABLES = {"table2": ("unrestricted", TABLE2_METHODS + SCHEDULER_METHODS), "table3": ("restricted", TABLE3_METHODS),
           "table21": ("unrestricted", TABLE21_METHODS)}
 
 #: CPU training defaults (batch 8 as the paper; per-group cached eval windows large enough for a stable PPL).
@@ -88,7 +90,8 @@ def experiment(table: str, setting: str, shards: str, out: str, *, steps: int, s
     unknown = sorted(set(methods or ()) - set(all_methods))
     if unknown:
         raise ConfigError(f"--methods {unknown} are not in {table} ({list(all_methods)}); pick from those")
-    chosen = tuple(m for m in all_methods if methods is None or m in methods)
+    default = tuple(m for m in all_methods if m not in SCHEDULER_METHODS)  # the paper's rows
+    chosen = default if methods is None else tuple(m for m in all_methods if m in methods)
     groups = SETTINGS[setting][0]
     train = {**CPU_TRAIN, **({} if lr is None else {"lr": float(lr)})}
     return ExperimentConfig(methods=chosen, seeds=tuple(seeds), total_steps=int(steps), setting=budget,
