@@ -80,7 +80,8 @@ def aioli_overrides(m: int, setting: str, total_steps: int) -> dict[str, Any]:
 
 def experiment(table: str, setting: str, shards: str, out: str, *, steps: int, seeds: tuple[int, ...],
                model: str = "tiny", executor: str = "tune", cpus_per_trial: int | None = None,
-               methods: tuple[str, ...] | None = None, lr: float | None = None) -> ExperimentConfig:
+               methods: tuple[str, ...] | None = None, lr: float | None = None,
+               aioli: dict[str, Any] | None = None) -> ExperimentConfig:
     """One table of one setting as an :class:`ExperimentConfig`; ``methods``: a subset of the table's (in the
     table's order), e.g. stratified and aioli on more seeds first — the same ``out`` later takes the rest."""
     if table not in TABLES or setting not in SETTINGS:
@@ -95,7 +96,7 @@ def experiment(table: str, setting: str, shards: str, out: str, *, steps: int, s
     groups = SETTINGS[setting][0]
     train = {**CPU_TRAIN, **({} if lr is None else {"lr": float(lr)})}
     return ExperimentConfig(methods=chosen, seeds=tuple(seeds), total_steps=int(steps), setting=budget,
-                            aioli=aioli_overrides(len(groups), budget, int(steps)),
+                            aioli={**aioli_overrides(len(groups), budget, int(steps)), **(aioli or {})},
                             backend=BackendSpec(kind="model", shards=shards, model=model, train=train),
                             tune={} if cpus_per_trial is None else {"cpus_per_trial": cpus_per_trial},
                             executor=executor, out=out,
@@ -128,6 +129,45 @@ def provenance(cfg: ExperimentConfig, argv: list[str]) -> dict[str, Any]:
             "config": cfg.to_dict()}
 
 
+def reuse_results(cfg: ExperimentConfig, source: Path) -> list[str]:
+    """Copy into ``cfg.out`` the results of ``source`` (another experiment's --out) that this experiment would
+    train identically: methods that plan no extra phase (stratified) whose final run has the same
+    :meth:`~raymix.methods.runs.RunSpec.identity`, on the same backend.  A variant of one method (e.g. Aioli
+    with other settings) is then compared with the very stratified runs of the main table, paired by seed,
+    without training them again.  Returns the (method, seed) labels copied."""
+    from raymix.experiment import parse_method, result_path
+    from raymix.methods import MethodResult, MixingProblem, get_method
+
+    meta = json.loads((source / "experiment.json").read_text())
+    if meta.get("backend") != cfg.backend.to_dict():
+        raise ConfigError(f"--reuse-from {str(source)!r} trained on another backend; its runs cannot be reused")
+    from raymix.methods.driver import backend_groups
+
+    groups = backend_groups(cfg.backend)
+    copied = []
+    for label in cfg.methods:
+        name, handoff = parse_method(label)
+        for seed in cfg.seeds:
+            src, dst = result_path(source, label, seed), result_path(cfg.out, label, seed)
+            if dst.exists() or not src.is_file():
+                continue
+            problem = MixingProblem(groups=groups, total_steps=cfg.total_steps, seed=int(seed), setting=cfg.setting,
+                                    with_aioli=handoff, rounds=cfg.rounds, aioli=dict(cfg.aioli))
+            plan = get_method(name, cfg.method_configs.get(label, cfg.method_configs.get(name))).plan(problem)
+            try:
+                next(plan)
+                continue  # plans runs besides its final one: not reused
+            except StopIteration as stop:
+                spec = stop.value
+            res = MethodResult.from_dict(json.loads(src.read_text()))
+            if res.final.spec.identity() != spec.identity():
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(src.read_text())
+            copied.append(f"{label}-seed{seed}")
+    return copied
+
+
 def record_provenance(path: Path, entry: dict[str, Any]) -> None:
     """Append one invocation to ``provenance.json`` (a results folder grows by seeds and methods over several
     commands; each is kept with its commit and time)."""
@@ -155,11 +195,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpus-per-trial", type=int, default=None, help="default automatic (raymix.tune.placement)")
     ap.add_argument("--methods", default=None, help="comma-separated subset of the table's methods (default all)")
     ap.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {CPU_TRAIN['lr']})")
+    ap.add_argument("--aioli", default=None, help="JSON overrides of the Aioli settings, e.g. a variant's "
+                    "'{\"rounds\": 4, \"eval_examples\": 32}' (default: the paper's values fitted to S)")
+    ap.add_argument("--reuse-from", default=None, help="another experiment's --out whose stratified runs this one "
+                    "would train identically: copied, not retrained (a variant paired with the main table)")
     args = ap.parse_args(argv)
     cfg = experiment(args.table, args.setting, args.shards, args.out, steps=args.steps,
                      seeds=tuple(int(s) for s in args.seeds.split(",")), model=args.model, executor=args.executor,
                      cpus_per_trial=args.cpus_per_trial, lr=args.lr,
-                     methods=None if args.methods is None else tuple(args.methods.split(",")))
+                     methods=None if args.methods is None else tuple(args.methods.split(",")),
+                     aioli=None if args.aioli is None else json.loads(args.aioli))
     from raymix.data.manifest import load_manifest
 
     have = tuple(load_manifest(args.shards, verify=False).groups)
@@ -170,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
 
     prepared = prepare_experiment(cfg)  # refuses a different experiment in --out before anything is written
     record_provenance(Path(args.out) / "provenance.json", provenance(cfg, argv))
+    if args.reuse_from:
+        copied = reuse_results(cfg, Path(args.reuse_from))
+        print(f"reused from {args.reuse_from}: {copied or 'nothing'}", file=sys.stderr)
+        prepared.resuming = prepared.resuming or bool(copied)
     from raymix.progress import console_progress
 
     # live progress on stderr (plain periodic lines when not a terminal); Ray's output in <out>/raymix.log

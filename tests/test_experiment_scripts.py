@@ -87,3 +87,18 @@ def test_eval_noise_bootstrap_resamples_documents():
     assert 0.06 < se < 0.13
     assert np.all(draws["diff"] == 0)  # the same model against itself on the same documents
     np.testing.assert_allclose(draws["ppl"], np.exp(draws["loss"][:, 0]))
+
+
+def test_a_variant_reuses_the_main_tables_stratified_runs(tmp_path):
+    from raymix.experiment import ExperimentConfig, result_path, run_experiment
+    from raymix.methods.driver import BackendSpec
+
+    base = dict(methods=("stratified", "aioli"), seeds=(0, 1), total_steps=2000, backend=BackendSpec(),
+                executor="local")
+    run_experiment(ExperimentConfig(out=str(tmp_path / "main"), **base))
+    variant = ExperimentConfig(out=str(tmp_path / "variant"), aioli={"rounds": 4}, **base)
+    copied = cpu_scale.reuse_results(variant, tmp_path / "main")
+    assert copied == ["stratified-seed0", "stratified-seed1"]  # Aioli's settings differ: trained anew
+    assert result_path(variant.out, "stratified", 1).read_text() == result_path(tmp_path / "main", "stratified", 1).read_text()
+    longer = ExperimentConfig(out=str(tmp_path / "longer"), **{**base, "total_steps": 3000})
+    assert cpu_scale.reuse_results(longer, tmp_path / "main") == []  # another S: not the same run
