@@ -58,8 +58,8 @@ class TruncateAt(Executor):
     """Runs a method's plan on ``inner`` until the first run of ``policy``; that run is trained only to step
     ``t`` (same LR horizon, rounds scaled to t) and the plan stops (:attr:`result` holds it)."""
 
-    def __init__(self, inner: Executor, policy: str, t: int) -> None:
-        self.inner, self.policy, self.t = inner, policy, int(t)
+    def __init__(self, inner: Executor, policy: str, t: int, label: str) -> None:
+        self.inner, self.policy, self.t, self.label = inner, policy, int(t), label
         self.result: RunResult | None = None
 
     def data_groups(self):
@@ -74,7 +74,9 @@ class TruncateAt(Executor):
                 cfg = dict(spec.policy_config)
                 if "rounds" in cfg:
                     cfg["rounds"] = max(1, round(int(cfg["rounds"]) * self.t / spec.steps))
-                spec = dataclasses.replace(spec, name=f"{spec.name}-to{self.t}", steps=self.t, policy_config=cfg,
+                # named after the method: each method's truncated run (and its children) stays its own
+                spec = dataclasses.replace(spec, name=f"{self.label}-{spec.name}-to{self.t}", steps=self.t,
+                                           policy_config=cfg,
                                            role="truncated")
                 target = spec
             runs.append(spec)
@@ -132,7 +134,7 @@ def study(source: Path, seed: int, t: int, window: int, methods: tuple[str, ...]
     records = []
     for name in methods:
         t0 = time.perf_counter()
-        trunc = TruncateAt(executor, ONLINE[name], t)
+        trunc = TruncateAt(executor, ONLINE[name], t, name)
         try:
             run_method(get_method(name, cfg.method_configs.get(name)), problem, trunc)
         except _Reached:

@@ -239,3 +239,21 @@ def test_report_fits_the_static_law_on_the_shared_sweep(tmp_path):
     r2 = float(table5.split("| static runs of 2000 steps | 2 | 18 | ")[1].split(" | ")[1])
     assert r2 > 0.9  # the simulator's losses follow the law it is built on
     assert {p.name for p in plots} >= {"static_law_fits.png", "loss_curves.png"}
+
+
+def test_a_run_resuming_another_run_of_the_same_name_is_not_shared():
+    """Two methods may each have a run called "parent": a child that resumes "parent" is keyed by which parent
+    it continues, so the second child is trained, not taken from the first."""
+    from raymix.methods import MixingProblem
+    from raymix.methods.base import Phase
+    from raymix.methods.driver import LocalExecutor
+    from raymix.methods.handoff import static_run
+
+    prob = MixingProblem(groups=("github", "c4"), total_steps=2000)
+    ex = LocalExecutor(BackendSpec())
+    children = []
+    for p in (0.2, 0.8):
+        ex.run_phase(Phase("parent", [static_run("parent", [p, 1 - p], prob, steps=1000, role="truncated")]), prob)
+        child = static_run("child", [0.5, 0.5], prob, steps=1200, role="search", resume_from="parent")
+        children.append(ex.run_phase(Phase("child", [child]), prob)[0])
+    assert children[0].val_loss != children[1].val_loss

@@ -202,9 +202,16 @@ class RunDriver:
         self._final = None if exploit else state.get("final")
 
 
-def identity_key(spec: RunSpec) -> str:
-    """A run's :meth:`~raymix.methods.runs.RunSpec.identity` as a hashable key."""
-    return json.dumps(spec.identity(), sort_keys=True, default=str)
+def identity_key(spec: RunSpec, parents: dict[str, str] | None = None) -> str:
+    """A run's :meth:`~raymix.methods.runs.RunSpec.identity` as a hashable key.  ``parents`` maps run names to
+    the keys of the runs now known under them: a run that resumes (or takes as reference) a run named X is
+    then keyed by *which* X it starts from, not by the name alone (two methods may each have a run called
+    "final")."""
+    d = spec.identity()
+    for field_ in ("resume_from", "reference_from"):
+        if d[field_] is not None and parents is not None and d[field_] in parents:
+            d[field_] = {"run": parents[d[field_]]}
+    return json.dumps(d, sort_keys=True, default=str)
 
 
 class LocalExecutor(Executor):
@@ -222,6 +229,8 @@ class LocalExecutor(Executor):
         self.results: dict[str, RunResult] = {}
         #: every trained run by its identity (``RunSpec.identity``): result and final state
         self.trained: dict[str, tuple[RunResult, dict[str, Any]]] = {}
+        #: run name → identity key of the run last trained (or shared) under that name
+        self.keys: dict[str, str] = {}
 
     def data_groups(self) -> tuple[str, ...]:
         return backend_groups(self.backend_spec)
@@ -248,6 +257,7 @@ class LocalExecutor(Executor):
                 result, state = shared
                 result = result if result.spec == spec else result.as_run(spec)
                 self.states[spec.name], self.results[spec.name] = state, result
+                self.keys[spec.name] = self._key(spec)
                 out.append(result)
                 continue
             if spec.resume_from is not None and spec.resume_from not in self.states:
@@ -273,7 +283,8 @@ class LocalExecutor(Executor):
                 result = driver.run_to_end(report)
             self.states[spec.name] = {"spec": spec.to_dict(), "backend": driver.backend.state_dict()}
             self.results[spec.name] = result
-            self.trained[identity_key(spec)] = (result, self.states[spec.name])
+            self.trained[self._key(spec)] = (result, self.states[spec.name])
+            self.keys[spec.name] = self._key(spec)
             out.append(result)
         if self.progress is not None and todo:
             self.progress.phase_finished()
@@ -281,7 +292,10 @@ class LocalExecutor(Executor):
 
     def _trained(self, spec: RunSpec) -> tuple[RunResult, dict[str, Any]] | None:
         """A run this executor trained that is identical to ``spec`` (its result and final state), or None."""
-        return self.trained.get(identity_key(spec))
+        return self.trained.get(self._key(spec))
+
+    def _key(self, spec: RunSpec) -> str:
+        return identity_key(spec, self.keys)
 
     def _run_scheduled(self, phase: Phase) -> list[RunResult]:
         """A phase under successive halving or population-based training (raymix.methods.schedules), in-process."""

@@ -227,12 +227,16 @@ class TuneExecutor(Executor):
         todo, keys, twins = [], set(), []
         for spec in phase.runs:
             # Runs identical to finished ones (the sweep that "X" and "aioli+X" share, or that grid search and
-            # DML share; DoReMi's reference = stratified) are not trained again.
-            if spec.name in self.results and self.results[spec.name].spec == spec:
-                continue
+            # DML share; DoReMi's reference = stratified) are not trained again.  The key holds the checkpoints
+            # a run starts from, so two runs that resume different runs of the same name are not confused.
             key = _spec_key(spec, self._trial(spec))
-            known = self.trained.get(key) or self._recorded(key)
+            if key in self.trained:
+                known = self.trained[key]
+                self._accept(known if known.spec == spec else known.as_run(spec))
+                continue
+            known = self._recorded(key)
             if known is not None and known.spec.identity() == spec.identity():
+                self.trained[key] = known
                 self._accept(known if known.spec == spec else known.as_run(spec))
                 self.reused.append(spec.name)
                 continue

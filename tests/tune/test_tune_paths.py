@@ -132,3 +132,17 @@ def test_methods_sharing_an_executor_train_shared_runs_once(ray_runtime, tmp_pat
     again = TuneExecutor(BackendSpec(), TuneSettings(storage_path=str(tmp_path), experiment="shared"))
     dml2 = run_method(get_method("dml"), restricted, again)
     assert again.experiment_dirs == [] and dml2.final.test_loss == dml.final.test_loss
+
+
+def test_a_child_of_a_different_parent_with_the_same_name_is_trained(ray_runtime, tmp_path):
+    from raymix.methods.base import Phase
+    from raymix.methods.handoff import static_run
+
+    prob = MixingProblem(groups=GROUPS, total_steps=2000)
+    ex = TuneExecutor(BackendSpec(), TuneSettings(storage_path=str(tmp_path), experiment="names"))
+    children = []
+    for p in (0.2, 0.8):
+        ex.run_phase(Phase("parent", [static_run("parent", [p, 1 - p], prob, steps=1000, role="truncated")]), prob)
+        child = static_run("child", [0.5, 0.5], prob, steps=1200, role="search", resume_from="parent")
+        children.append(ex.run_phase(Phase("child", [child]), prob)[0])
+    assert children[0].val_loss != children[1].val_loss and len(ex.experiment_dirs) == 4
