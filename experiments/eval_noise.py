@@ -9,7 +9,7 @@ their eval-sampling noise is smaller still (also printed, against a second (meth
 
 ::
 
-    python -m experiments.eval_noise --from experiments/results/gh_c4/table2 --method stratified --seed 0 \\
+    python -m experiments.eval_noise --from runs/gh_c4-table2 --method stratified --seed 0 \\
         --against aioli
 """
 

@@ -20,7 +20,7 @@ within the steps they run, so a truncated Aioli run has ⌈t/S·T⌉ rounds of �
 
 ::
 
-    python -m experiments.fidelity_real --from experiments/results/gh_c4/table2 --seed 0 --t 300 --window 50 \\
+    python -m experiments.fidelity_real --from runs/gh_c4-table2 --seed 0 --t 300 --window 50 \\
         --out experiments/results/gh_c4/fig3
 """
 

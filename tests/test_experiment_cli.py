@@ -257,3 +257,20 @@ def test_a_run_resuming_another_run_of_the_same_name_is_not_shared():
         child = static_run("child", [0.5, 0.5], prob, steps=1200, role="search", resume_from="parent")
         children.append(ex.run_phase(Phase("child", [child]), prob)[0])
     assert children[0].val_loss != children[1].val_loss
+
+
+def test_children_of_two_identical_parents_with_different_names_are_shared():
+    """dyn-parent and uniform-parent are the same run under two names: a child of each is one run."""
+    from raymix.methods import MixingProblem
+    from raymix.methods.base import Phase
+    from raymix.methods.driver import LocalExecutor
+    from raymix.methods.handoff import static_run
+
+    prob = MixingProblem(groups=("github", "c4"), total_steps=2000)
+    ex = LocalExecutor(BackendSpec())
+    kids = []
+    for name in ("dyn-parent", "uniform-parent"):
+        ex.run_phase(Phase(name, [static_run(name, [0.5, 0.5], prob, steps=1000, role="truncated")]), prob)
+        kid = static_run(f"{name}-child", [0.3, 0.7], prob, steps=1100, role="search", resume_from=name)
+        kids.append(ex.run_phase(Phase("kids", [kid]), prob)[0])
+    assert kids[0].val_loss == kids[1].val_loss and kids[1].spec.resume_from == "uniform-parent"

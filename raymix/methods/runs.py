@@ -131,8 +131,13 @@ class RunResult:
     stopped_at: int | None = None
 
     def as_run(self, spec: RunSpec) -> RunResult:
-        """This result handed to another run with the same :meth:`RunSpec.identity` (trained once, used twice)."""
-        if spec.identity() != self.spec.identity():
+        """This result handed to another run with the same :meth:`RunSpec.identity` (trained once, used twice).
+        The runs they start from may be named differently: the executor has checked that they are the same
+        runs (it keys a run by the run it continues, not by that run's name)."""
+        def own(s: RunSpec) -> dict[str, Any]:
+            return {k: v for k, v in s.identity().items() if k not in ("resume_from", "reference_from")}
+
+        if own(spec) != own(self.spec):
             raise ConfigError(f"run {spec.name!r} is not identical to run {self.spec.name!r}: cannot share its result")
         return dataclasses.replace(self, spec=spec, history=list(self.history), summary=dict(self.summary))
 
