@@ -199,6 +199,27 @@ def aioli_diagnostics_markdown(results: list[MethodResult]) -> str | None:
     return "\n".join(lines)
 
 
+def _save(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _save_panels(fig, axes, titles: list[str], path: str | Path) -> Path:
+    """One row of per-group panels over training steps: titles, grid, legend, saved and closed."""
+    for title, ax in zip(titles, axes[0]):
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    return _save(fig, path)
+
+
 def trajectory(result: MethodResult) -> tuple[np.ndarray, np.ndarray]:
     """(steps (r,), proportions (r, m)) of the final run's rounds."""
     hist = result.final.history
@@ -221,17 +242,7 @@ def plot_trajectories(results: list[MethodResult], path: str | Path) -> Path | N
         steps, P = trajectory(r)
         for j, ax in enumerate(axes[0]):
             ax.plot(steps, P[:, j], marker=".", label=f"{r.method} (seed {r.problem.seed})")
-    for j, ax in enumerate(axes[0]):
-        ax.set_title(f"proportion of {groups[j]}")
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save_panels(fig, axes, [f"proportion of {g}" for g in groups], path)
 
 
 def plot_cost_quality(results: list[MethodResult], path: str | Path) -> Path | None:
@@ -257,12 +268,7 @@ def plot_cost_quality(results: list[MethodResult], path: str | Path) -> Path | N
     ax.set_title("quality vs extra compute")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def sweep_records(results: list[MethodResult]) -> list[dict]:
@@ -355,11 +361,7 @@ def plot_static_fits(results: list[MethodResult], path: str | Path) -> Path | No
             lo, hi = ax.get_xlim()
             ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_loss_curves(results: list[MethodResult], path: str | Path) -> Path | None:
@@ -389,16 +391,7 @@ def plot_loss_curves(results: list[MethodResult], path: str | Path) -> Path | No
             else:
                 for j, (x, y) in enumerate(curves):
                     ax.plot(x, y[:, i], color=f"C{k % 10}", alpha=0.6, label=label if j == 0 else None)
-    for i, ax in enumerate(axes[0]):
-        ax.set_title(f"val loss of {groups[i]} (final run)")
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save_panels(fig, axes, [f"val loss of {g} (final run)" for g in groups], path)
 
 
 def tidy_tables(results: list[MethodResult]):
