@@ -38,6 +38,17 @@ def stick_breaking(u: np.ndarray) -> np.ndarray:
     return p / p.sum()
 
 
+def simplex_study(seed: int, runs: int, sampler: str = "tpe"):
+    """A quiet Optuna study minimising the average validation loss: TPE seeded by the problem (random start
+    for min(4, runs) trials) or a GP sampler."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    chosen = (optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(4, runs)) if sampler == "tpe"
+              else optuna.samplers.GPSampler(seed=seed))
+    return optuna.create_study(direction="minimize", sampler=chosen)
+
+
 @dataclass
 class OptunaConfig(SweepConfig):
     """Optuna TPE (or GP) search over the simplex."""
@@ -63,10 +74,7 @@ class OptunaSimplexSearch(MixingMethod):
         import optuna
 
         cfg: OptunaConfig = self.config
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = (optuna.samplers.TPESampler(seed=problem.seed, n_startup_trials=min(4, int(cfg.runs)))
-                   if cfg.sampler == "tpe" else optuna.samplers.GPSampler(seed=problem.seed))
-        study = optuna.create_study(direction="minimize", sampler=sampler)
+        study = simplex_study(problem.seed, int(cfg.runs), cfg.sampler)
         steps = int(cfg.steps) if cfg.steps else short_run_steps("optuna", problem.m, problem.total_steps,
                                                                  problem.setting)
         all_results = []

@@ -29,7 +29,7 @@ from raymix.laws import LogLinearStaticLaw
 from raymix.methods.base import MixingMethod, MixingProblem, Phase, Plan
 from raymix.methods.handoff import static_run
 from raymix.methods.hparams import short_run_steps
-from raymix.methods.optuna_search import stick_breaking
+from raymix.methods.optuna_search import simplex_study, stick_breaking
 from raymix.methods.runs import RunResult
 from raymix.methods.schedules import Pruning, deepest_common_rung, round_value, rung_table
 from raymix.methods.sweeps import DMLConfig, RegMixConfig, SweepConfig, finish_with, regmix_optimum, sweep_table
@@ -198,13 +198,10 @@ class OptunaASHA(MixingMethod):
     extra_runs = "10 pruned"
 
     def plan(self, problem: MixingProblem) -> Plan:
-        import optuna
         from optuna.trial import TrialState
 
         cfg: PrunedOptunaConfig = self.config
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(
-            seed=problem.seed, n_startup_trials=min(4, int(cfg.runs))))
+        study = simplex_study(problem.seed, int(cfg.runs))
         prior: dict[str, list[float]] = {}
         all_results: list[RunResult] = []
         done = 0
