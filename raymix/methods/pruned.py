@@ -29,7 +29,7 @@ from raymix.laws import LogLinearStaticLaw
 from raymix.methods.base import MixingMethod, MixingProblem, Phase, Plan
 from raymix.methods.handoff import static_run
 from raymix.methods.hparams import short_run_steps
-from raymix.methods.optuna_search import simplex_study, stick_breaking
+from raymix.methods.optuna_search import OptunaConfig, simplex_study, stick_breaking
 from raymix.methods.runs import RunResult
 from raymix.methods.schedules import Pruning, deepest_common_rung, round_value, rung_table
 from raymix.methods.sweeps import DMLConfig, RegMixConfig, SweepConfig, finish_with, regmix_optimum, sweep_table
@@ -179,15 +179,14 @@ class RegMixASHA(MixingMethod):
 
 
 @dataclass
-class PrunedOptunaConfig(PrunedSweepConfig):
-    """Optuna TPE over the simplex, each batch of trials pruned against every rung value recorded so far."""
+class PrunedOptunaConfig(PrunedSweepConfig, OptunaConfig):
+    """Optuna (TPE or GP) over the simplex, each batch of trials pruned against every rung value recorded so far."""
 
-    runs: int = field(10, help="number of trials")
-    batch: int = field(2, help="trials proposed per phase (trained concurrently)")
+    runs: int = field(10, help="number of trials")  # PrunedSweepConfig's inherited None would win otherwise
 
     def validate(self) -> None:
-        super().validate()
-        check(int(self.batch) >= 1, f"batch must be >= 1, got {self.batch!r}")
+        PrunedSweepConfig.validate(self)
+        OptunaConfig.validate(self)
 
 
 class OptunaASHA(MixingMethod):
@@ -201,7 +200,7 @@ class OptunaASHA(MixingMethod):
         from optuna.trial import TrialState
 
         cfg: PrunedOptunaConfig = self.config
-        study = simplex_study(problem.seed, int(cfg.runs))
+        study = simplex_study(problem.seed, int(cfg.runs), cfg.sampler)
         prior: dict[str, list[float]] = {}
         all_results: list[RunResult] = []
         done = 0

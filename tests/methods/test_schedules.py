@@ -108,6 +108,17 @@ def test_pruned_optuna_cuts_later_batches_against_earlier_trials():
     assert res.extra_steps == sum(r.trained_steps for r in search) < 8 * 2000
 
 
+
+def test_pruned_optuna_takes_the_sampler_of_its_config(monkeypatch):
+    import raymix.methods.pruned as pruned
+
+    seen, real = [], pruned.simplex_study
+    monkeypatch.setattr(pruned, "simplex_study", lambda seed, runs, sampler="tpe": seen.append(sampler) or real(seed, runs))
+    run_method(get_method("optuna_asha", {"runs": 2, "batch": 2, "sampler": "gp"}), prob(total_steps=500),
+               LocalExecutor(BackendSpec()))
+    assert seen == ["gp"]
+
+
 # ----------------------------------------------------------------------------------------------- PBT
 def test_perturbation_stays_on_the_simplex_and_moves():
     rng = np.random.default_rng(0)
