@@ -9,12 +9,16 @@ One invocation measures, side by side on the tiny preset and the demo's shards (
    reuse: (phase wall − Σ trial training time) / N is what each trial pays for process start, backend
    construction (model, samplers, evaluation sets) and Tune's bookkeeping.
 3. **Sweep throughput** — a grid of R static runs of ``--sweep-steps`` each as one Tune phase, against
-   R × one run's in-process training time (the ideal when every core trains all the time).
+   R × one run's in-process training time (the ideal when every core trains all the time); with
+   ``--sweep-cpus 1,auto`` the same sweep under each trial width in turn (e.g. a 9-run sweep on 2 cores:
+   1-CPU trials in waves of two against the automatic width, which widens them to 2 CPUs).
 
 Repeats alternate the sides so machine-load drift hits both alike; every figure prints per repeat.
 
     .venv/bin/python benchmarks/bench_tune_overhead.py                       # automatic CPUs per trial
     .venv/bin/python benchmarks/bench_tune_overhead.py --cpus-per-trial 1    # the old CLI default
+    .venv/bin/python benchmarks/bench_tune_overhead.py --parts sweep --sweep-runs 9 --sweep-steps 150 \
+        --sweep-cpus 1,auto                                                  # trial widths side by side
 """
 
 from __future__ import annotations
@@ -37,10 +41,11 @@ from raymix.tune.executor import TuneExecutor, TuneSettings
 from raymix.tune.trainable import MixingTrainable
 
 
-def _settings(args: argparse.Namespace, storage: str, name: str) -> TuneSettings:
+def _settings(args: argparse.Namespace, storage: str, name: str, cpus: str | None = None) -> TuneSettings:
     d: dict = {"storage_path": storage, "experiment": name}
-    if args.cpus_per_trial != "auto":
-        d["cpus_per_trial"] = float(args.cpus_per_trial)
+    cpus = args.cpus_per_trial if cpus is None else cpus
+    if cpus != "auto":
+        d["cpus_per_trial"] = float(cpus)
     return TuneSettings.from_dict(d)
 
 
@@ -92,6 +97,9 @@ def main() -> None:
     ap.add_argument("--setup-trials", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--cpus-per-trial", default="auto", help="'auto' (the executor's choice) or a number")
+    ap.add_argument("--sweep-cpus", default=None,
+                    help="comma-separated trial widths to run the sweep under in turn ('auto' or a number); "
+                         "default: --cpus-per-trial")
     ap.add_argument("--parts", default="speed,setup,sweep")
     ap.add_argument("--shards", default=None, help="existing shard dir (default: build from embedded data)")
     args = ap.parse_args()
@@ -144,17 +152,28 @@ def main() -> None:
         mixtures = [[float(a), float(b), float(1 - a - b)] for a, b in
                     np.random.default_rng(0).dirichlet(np.ones(3), size=args.sweep_runs)[:, :2]]
         specs = [_static(f"gs-{i:02d}", args.sweep_steps, 1, m) for i, m in enumerate(mixtures)]
-        rows = []
+        widths = (args.sweep_cpus or args.cpus_per_trial).split(",")
+        rows: dict[str, list[float]] = {w: [] for w in widths}
+        walls: dict[str, list[float]] = {w: [] for w in widths}
         for r in range(args.repeats):
             _, one = in_process(backend, _static("one", args.sweep_steps, 1, mixtures[0]))
-            wall, per = on_tune(backend, specs, _settings(args, storage, f"sweep{r}"))
             ideal = args.sweep_runs * one
-            rows.append(wall / ideal)
-            print(f"[sweep r{r}] {args.sweep_runs} runs x {args.sweep_steps} steps: phase wall {wall:6.1f}s vs "
-                  f"{args.sweep_runs} x one run's in-process training {ideal:6.1f}s -> {wall / ideal:.2f}x "
-                  f"(trials' own training {sum(per):.1f}s in all)")
-        print(f"SWEEP wall / (R x one run's training): median {statistics.median(rows):.2f} "
-              f"(range {min(rows):.2f}-{max(rows):.2f})")
+            for w in (widths if r % 2 == 0 else widths[::-1]):  # alternate the order: load drift hits both
+                wall, per = on_tune(backend, specs, _settings(args, storage, f"sweep{r}-{w}", w))
+                rows[w].append(wall / ideal)
+                walls[w].append(wall)
+                print(f"[sweep r{r} cpus/trial={w}] {args.sweep_runs} runs x {args.sweep_steps} steps: phase wall "
+                      f"{wall:6.1f}s vs {args.sweep_runs} x one run's in-process training {ideal:6.1f}s -> "
+                      f"{wall / ideal:.2f}x (trials' own training {sum(per):.1f}s in all)", flush=True)
+        for w in widths:
+            print(f"SWEEP cpus/trial={w}: wall / (R x one run's training) median {statistics.median(rows[w]):.2f} "
+                  f"(range {min(rows[w]):.2f}-{max(rows[w]):.2f}); phase wall median {statistics.median(walls[w]):.1f}s")
+        if len(widths) > 1:
+            base = widths[0]
+            for w in widths[1:]:
+                ratio = [a / b for a, b in zip(walls[w], walls[base])]
+                print(f"SWEEP phase wall cpus/trial={w} / cpus/trial={base}: "
+                      f"{', '.join(f'{x:.3f}' for x in ratio)} (per repeat)")
     ray.shutdown()
 
 
