@@ -10,10 +10,11 @@ On CPU-only clusters a trial may be widened up to twice that width when the last
 cores idle: the width ``c`` minimises the phase's makespan ``⌈n / slots(c)⌉ / c`` (``slots(c)`` trials of ``c``
 CPUs fit at once; time per trial taken ∝ 1/c), ties going to the narrower trial.  A 9-run sweep on 2 CPUs
 therefore runs one 2-CPU trial at a time (4.5 run-lengths of one core) instead of four waves of two 1-CPU
-trials and a ninth alone on one core (5): measured on real data, the ninth trial alone was about half of the
-sweep's overhead (docs/DECISIONS.md).  Widening is capped at 2× because thread scaling of small models is far
-from linear on many cores, where the model would overrate wide trials.  GPUs: one per trial when the cluster has GPUs (a trial is one
-training process on one device), none otherwise.  Whatever the user sets explicitly is kept.
+trials and a ninth alone on one core (5); even sweeps are unchanged.  Widening is capped at 2× because thread
+scaling of small models is far from linear on many cores, where the model would overrate wide trials
+(measured effect and alternatives: docs/DECISIONS.md, "Trials are sized per phase").
+
+GPUs: one per trial when the cluster has GPUs (a trial is one training process on one device), none otherwise.  Whatever the user sets explicitly is kept.
 """
 
 from __future__ import annotations
