@@ -10,15 +10,15 @@ One invocation measures, side by side on the tiny preset and the demo's shards (
    construction (model, samplers, evaluation sets) and Tune's bookkeeping.
 3. **Sweep throughput** — a grid of R static runs of ``--sweep-steps`` each as one Tune phase, against
    R × one run's in-process training time (the ideal when every core trains all the time); with
-   ``--sweep-cpus 1,auto`` the same sweep under each trial width in turn (e.g. a 9-run sweep on 2 cores:
-   1-CPU trials in waves of two against the automatic width, which widens them to 2 CPUs).
+   ``--sweep-cpus 1,2`` the same sweep under each trial width in turn (e.g. a 9-run sweep on 2 cores:
+   1-CPU trials in waves of two, the ninth alone, against 2-CPU trials one at a time).
 
 Repeats alternate the sides so machine-load drift hits both alike; every figure prints per repeat.
 
     .venv/bin/python benchmarks/bench_tune_overhead.py                       # automatic CPUs per trial
     .venv/bin/python benchmarks/bench_tune_overhead.py --cpus-per-trial 1    # the old CLI default
     .venv/bin/python benchmarks/bench_tune_overhead.py --parts sweep --sweep-runs 9 --sweep-steps 150 \
-        --sweep-cpus 1,auto                                                  # trial widths side by side
+        --sweep-cpus 1,2                                                     # trial widths side by side
 """
 
 from __future__ import annotations

@@ -44,8 +44,7 @@ class TuneSettings(Config):
     storage_path: str = "~/raymix_results"
     experiment: str = "raymix"
     #: None = automatic (``raymix.tune.placement``): a phase of n trials on C CPUs gives each max(1, ⌊C/n⌋)
-    #: CPUs and as many torch threads (widened up to 2× on CPU clusters when the last wave would leave cores
-    #: idle); one GPU per trial when the cluster has GPUs.
+    #: CPUs and as many torch threads; one GPU per trial when the cluster has GPUs.
     cpus_per_trial: float | None = None
     gpus_per_trial: float | None = None
     max_concurrent_trials: int | None = None

@@ -4,17 +4,8 @@ A phase of ``n`` trials on a cluster with ``C`` CPUs runs ``k = min(n, max_concu
 GPUs)`` trials at once; each gets ``max(1, ⌊C/k⌋)`` CPUs — capped at the largest node, since a trial's bundle
 lives on one node — and as many torch intra-op threads.  A single-trial phase (every final run, Aioli, each
 phase of a method that has one run) therefore trains on every core, as it does in-process; a 10-run sweep on
-2 CPUs runs two 1-CPU trials at a time.
-
-On CPU-only clusters a trial may be widened up to twice that width when the last wave would otherwise leave
-cores idle: the width ``c`` minimises the phase's makespan ``⌈n / slots(c)⌉ / c`` (``slots(c)`` trials of ``c``
-CPUs fit at once; time per trial taken ∝ 1/c), ties going to the narrower trial.  A 9-run sweep on 2 CPUs
-therefore runs one 2-CPU trial at a time (4.5 run-lengths of one core) instead of four waves of two 1-CPU
-trials and a ninth alone on one core (5); even sweeps are unchanged.  Widening is capped at 2× because thread
-scaling of small models is far from linear on many cores, where the model would overrate wide trials
-(measured effect and alternatives: docs/DECISIONS.md, "Trials are sized per phase").
-
-GPUs: one per trial when the cluster has GPUs (a trial is one training process on one device), none otherwise.  Whatever the user sets explicitly is kept.
+2 CPUs runs two 1-CPU trials at a time.  GPUs: one per trial when the cluster has GPUs (a trial is one
+training process on one device), none otherwise.  Whatever the user sets explicitly is kept.
 """
 
 from __future__ import annotations
@@ -90,24 +81,5 @@ def trial_shape(n_trials: int, nodes: Sequence[Mapping[str, float]], *, cpus: fl
                               f"gpus_per_trial) explicitly, e.g. on an autoscaling cluster whose workers are not up yet")
         largest = max(n["CPU"] for n in usable)
         cpus = min(largest, max(1, math.floor(sum(n["CPU"] for n in usable) / concurrent)))
-        if gpus == 0:
-            cpus, concurrent = _widen(n_trials, [n["CPU"] for n in usable], int(cpus), concurrent)
     cpus = float(cpus)
     return TrialShape(cpus=cpus, gpus=gpus, threads=max(1, math.floor(cpus)), concurrent=concurrent)
-
-
-def _widen(n_trials: int, node_cpus: Sequence[float], base: int, cap: int) -> tuple[int, int]:
-    """(width, trials at once) minimising ``⌈n / slots(c)⌉ / c`` over integer widths ``base ≤ c ≤ 2·base`` that
-    fit on a node; ``slots(c) = min(cap, Σ_nodes ⌊CPU/c⌋)``.  Ties keep the narrower width."""
-
-    def slots(c: int) -> int:
-        return min(cap, sum(math.floor(x / c) for x in node_cpus))
-
-    best = (math.ceil(n_trials / max(1, slots(base))) / base, base)
-    for c in range(base + 1, 2 * base + 1):
-        if slots(c) < 1:
-            break
-        makespan = math.ceil(n_trials / slots(c)) / c
-        if makespan < best[0] - 1e-12:
-            best = (makespan, c)
-    return best[1], max(1, slots(best[1]))

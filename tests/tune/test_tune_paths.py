@@ -93,9 +93,7 @@ def test_trainable_restore_is_exact(tmp_path):
 def test_restricted_handoff_resumes_the_truncated_trial(ray_runtime, tmp_path):
     ex = TuneExecutor(BackendSpec(), TuneSettings(storage_path=str(tmp_path), experiment="handoff"))
     prob = MixingProblem(groups=GROUPS, total_steps=5000, setting="restricted", with_aioli=True)
-    # 10 sweep runs (not the paper's 9): an even count, so that the sweep's trials stay 1-CPU (placement widens
-    # a 9-run sweep's trials to 2 CPUs on 2 cores) and the two phases differ in size
-    res = run_method(get_method("grid_search", {"runs": 10}), prob, ex)
+    res = run_method(get_method("grid_search"), prob, ex)
     final = res.final
     resumed = next(r for r in res.runs if r.spec.name == final.spec.resume_from)
     # the resumed checkpoint is the truncated trial's: its own step counter says S/20
