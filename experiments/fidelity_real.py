@@ -202,6 +202,7 @@ def plot(res: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv_given = argv is not None
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--from", dest="source", required=True, help="a finished Table 2 results folder (cpu_scale)")
@@ -218,9 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     source = Path(args.source)
     if not (source / "experiment.json").is_file():
         raise DataError(f"--from {str(source)!r} holds no experiment.json; run the Table 2 experiment first")
-    res = study(source, args.seed, args.t, args.window, methods)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    from raymix.logs import LOG_FILE, capture_native_stderr, setup_logging
+
+    # as cpu_scale: the screen gets raymix's lines, Ray's own output goes to <out>/raymix.log
+    log_file = setup_logging(out / LOG_FILE)
+    if argv_given is False and log_file is not None:
+        capture_native_stderr(log_file)
+    res = study(source, args.seed, args.t, args.window, methods)
     from experiments.cpu_scale import provenance_entry, record_provenance
 
     record_provenance(out / "provenance.json", provenance_entry(["python -m experiments.fidelity_real", *argv]))

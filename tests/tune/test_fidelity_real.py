@@ -16,12 +16,16 @@ from raymix.methods.driver import BackendSpec
 from raymix.sim import SimBackend
 
 
-def test_fig3_study_truncates_sweeps_and_scores(ray_runtime, tmp_path):
-    src = tmp_path / "table2"
+def test_fig3_study_truncates_sweeps_and_scores(ray_runtime, tmp_path, capsys):
+    src, out = tmp_path / "table2", tmp_path / "fig3"
     run_experiment(ExperimentConfig(methods=("stratified", "doremi"), seeds=(0,), total_steps=2000,
                                     backend=BackendSpec(), executor="tune", out=str(src)))
-    lines: list[str] = []
-    res = fidelity_real.study(src, seed=0, t=800, window=100, methods=("doremi",), log=lines.append)
+    # the command as documented in experiments/README.md
+    assert fidelity_real.main(["--from", str(src), "--seed", "0", "--t", "800", "--window", "100",
+                               "--methods", "doremi", "--out", str(out)]) == 0
+    res = json.loads((out / "fig3.json").read_text())
+    assert (out / "fig3.png").stat().st_size > 1000 and "| doremi |" in (out / "fig3.md").read_text()
+    assert "fidelity_real" in (out / "provenance.json").read_text() and (out / "raymix.log").is_file()
     d = res["methods"]["doremi"]
     # DoReMi's reference is the Table 2 stratified run, reused from the record: only the truncated proxy and
     # its children were trained
@@ -40,4 +44,5 @@ def test_fig3_study_truncates_sweeps_and_scores(ray_runtime, tmp_path):
     assert res["improvement_vs_stratified"]["doremi"] == pytest.approx(
         json.loads((src / "results" / "doremi-seed0.json").read_text())["avg_test_ppl"]
         - json.loads((src / "results" / "stratified-seed0.json").read_text())["avg_test_ppl"])
-    assert "| doremi |" in fidelity_real.markdown(res) and len(lines) == 1
+    printed = capsys.readouterr().out
+    assert printed.count("[doremi] sim(Ã, A*) =") == 1 and "| doremi |" in printed
