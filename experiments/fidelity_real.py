@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # as cpu_scale: the screen gets raymix's lines, Ray's own output goes to <out>/raymix.log
     log_file = setup_logging(out / LOG_FILE)
-    if argv_given is False and log_file is not None:
+    if not argv_given and log_file is not None:
         capture_native_stderr(log_file)
     res = study(source, args.seed, args.t, args.window, methods)
     from experiments.cpu_scale import provenance_entry, record_provenance

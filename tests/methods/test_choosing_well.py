@@ -253,7 +253,7 @@ def test_pruned_dml_minimises_the_loss_at_the_step_it_fitted(scenario):
     assert obj.regret(res.mixture) < obj.regret(np.full(obj.sim.m, 1 / obj.sim.m))
 
 
-@pytest.mark.parametrize("scenario,seed", [(TWO, 0), (THREE, 0), (THREE, 1)])
+@pytest.mark.parametrize("scenario,seed", [(TWO, 0), (TWO, 1), (THREE, 0), (THREE, 1)])
 def test_pruned_regmix_leans_to_the_optimum(scenario, seed):
     obj = objective(scenario)
     res = run("regmix_asha", scenario, seed)
