@@ -221,12 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         raise DataError(f"--from {str(source)!r} holds no experiment.json; run the Table 2 experiment first")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from raymix.logs import LOG_FILE, capture_native_stderr, setup_logging
+    from raymix.progress import console_progress
 
     # as cpu_scale: the screen gets raymix's lines, Ray's own output goes to <out>/raymix.log
-    log_file = setup_logging(out / LOG_FILE)
-    if not argv_given and log_file is not None:
-        capture_native_stderr(log_file)
+    console_progress(out, capture_native=not argv_given)
     res = study(source, args.seed, args.t, args.window, methods)
     from experiments.cpu_scale import provenance_entry, record_provenance
 

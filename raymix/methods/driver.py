@@ -28,7 +28,7 @@ from raymix.errors import CheckpointError, ConfigError, NonFiniteError
 from raymix.methods.base import Executor, MixingProblem, Phase
 from raymix.methods.handoff import ROUND_EVAL_EXAMPLES
 from raymix.methods.policies import build_policy
-from raymix.methods.runs import RoundReport, RunResult, RunSpec
+from raymix.methods.runs import PARENT_FIELDS, RoundReport, RunResult, RunSpec
 from raymix.methods.schedules import phase_rounds, run_population, run_successive_halving
 
 
@@ -208,7 +208,7 @@ def identity_key(spec: RunSpec, parents: dict[str, str] | None = None) -> str:
     then keyed by *which* X it starts from, not by the name alone (two methods may each have a run called
     "final")."""
     d = spec.identity()
-    for field_ in ("resume_from", "reference_from"):
+    for field_ in PARENT_FIELDS:
         if d[field_] is not None and parents is not None and d[field_] in parents:
             d[field_] = {"run": parents[d[field_]]}
     return json.dumps(d, sort_keys=True, default=str)

@@ -22,6 +22,10 @@ from raymix.errors import ConfigError
 ROLES = ("final", "search", "graph", "reference", "proxy", "truncated")
 
 
+#: the RunSpec fields naming the runs a run starts from (its hand-off checkpoint, its reference)
+PARENT_FIELDS = ("resume_from", "reference_from")
+
+
 @dataclass
 class RunSpec:
     """One training run.
@@ -82,6 +86,11 @@ class RunSpec:
             d.pop(label)
         return d
 
+    def own_identity(self) -> dict[str, Any]:
+        """:meth:`identity` without the names of the runs it starts from (:data:`PARENT_FIELDS`): what an
+        executor compares once it has checked that those runs are the same ones (by key or checkpoint)."""
+        return {k: v for k, v in self.identity().items() if k not in PARENT_FIELDS}
+
 
 @dataclass
 class RoundReport:
@@ -134,10 +143,7 @@ class RunResult:
         """This result handed to another run with the same :meth:`RunSpec.identity` (trained once, used twice).
         The runs they start from may be named differently: the executor has checked that they are the same
         runs (it keys a run by the run it continues, not by that run's name)."""
-        def own(s: RunSpec) -> dict[str, Any]:
-            return {k: v for k, v in s.identity().items() if k not in ("resume_from", "reference_from")}
-
-        if own(spec) != own(self.spec):
+        if spec.own_identity() != self.spec.own_identity():
             raise ConfigError(f"run {spec.name!r} is not identical to run {self.spec.name!r}: cannot share its result")
         return dataclasses.replace(self, spec=spec, history=list(self.history), summary=dict(self.summary))
 

@@ -132,11 +132,6 @@ def _spec_key(spec: RunSpec, trial: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _own(spec: RunSpec) -> dict[str, Any]:
-    """A run's identity without the names of the runs it starts from (those are compared by checkpoint)."""
-    return {k: v for k, v in spec.identity().items() if k not in ("resume_from", "reference_from")}
-
-
 def _error_class(name: str) -> type[RaymixError]:
     from raymix import errors
 
@@ -240,7 +235,7 @@ class TuneExecutor(Executor):
                 self._accept(known if known.spec == spec else known.as_run(spec))
                 continue
             known = self._recorded(key)  # the key holds the starting checkpoints: their names may differ
-            if known is not None and _own(known.spec) == _own(spec):
+            if known is not None and known.spec.own_identity() == spec.own_identity():
                 self.trained[key] = known
                 self._accept(known if known.spec == spec else known.as_run(spec))
                 self.reused.append(spec.name)
