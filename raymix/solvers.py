@@ -174,8 +174,10 @@ def minimize_on_simplex(
     starts = [np.zeros(m)]
     if init is not None:
         p0 = np.asarray(init, dtype=float)
-        if p0.shape != (m,) or not np.isfinite(p0).all() or np.any(p0 < 0):
-            raise MixtureError(f"init must be (m,)=({m},) non-negative proportions, got {np.asarray(init).tolist()}")
+        if p0.shape != (m,) or not np.isfinite(p0).all() or np.any(p0 < 0) or not p0.sum() > 0:
+            raise MixtureError(
+                f"init must be (m,)=({m},) non-negative proportions with a positive sum, got {np.asarray(init).tolist()}"
+            )
         starts.append(np.log(np.clip(p0 / p0.sum(), 1e-12, None)))
     starts += [rng.normal(0.0, 2.0, size=m) for _ in range(int(n_restarts))]
 

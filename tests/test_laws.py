@@ -266,3 +266,138 @@ def test_log_linear_dynamic_law():
         law.greedy_mixture()
     with pytest.raises(FitError, match=r"L_next\[0, 1\] = 0.0"):
         LogLinearDynamicLaw().fit(P_t, L_t, np.where(np.eye(12, 3, 1) > 0, 0.0, L_next))
+
+
+# ----------------------------------------------------------------------------- mutation-testing follow-ups
+def _allocations_with_drift(law_cls, A, d, rng, n=10):
+    """Fit ``law_cls(fit_intercept=True)`` on unnormalised allocations (token shares), where a drift is identified."""
+    X = rng.uniform(0.1, 1.0, (n, A.shape[0]))
+    L_t = np.tile(rng.uniform(2.5, 4.0, A.shape[0]), (n, 1))
+    decrease = X @ A.T + d
+    L_next = L_t - decrease if law_cls is LinearDynamicLaw else L_t * np.exp(-decrease)
+    return law_cls(fit_intercept=True).fit(X, L_t, L_next), X, L_t, L_next
+
+
+def test_dynamic_laws_predict_with_their_fitted_drift():
+    rng = np.random.default_rng(11)
+    A = np.array([[0.12, 0.01, 0.0], [0.02, 0.08, 0.01], [0.0, 0.03, 0.1]])
+    d = np.array([0.03, -0.02, 0.01])
+    for law_cls in (LinearDynamicLaw, LogLinearDynamicLaw):
+        law, X, L_t, L_next = _allocations_with_drift(law_cls, A, d, rng)
+        assert np.allclose(law.intercept_, d) and np.allclose(law.A_, A)
+        P_new = rng.uniform(0.1, 1.0, (4, 3))
+        L_new = np.tile(L_t[0], (4, 1))
+        want = L_new - (P_new @ A.T + d) if law_cls is LinearDynamicLaw else L_new * np.exp(-(P_new @ A.T + d))
+        assert np.allclose(law.predict(P_new, L_new), want, atol=1e-12)
+
+
+def _next_total(A, d, L0):
+    return lambda p: float(np.sum(L0 * np.exp(-A @ p - d)))
+
+
+def test_log_linear_dynamic_greedy_and_egd_use_the_drift_and_the_current_losses():
+    """Paper App. C.1.2: the next-round total ``Σ_i L_i exp(−A_i·p − d_i)``; its optimum lies on a face here."""
+    rng = np.random.default_rng(3)
+    A = np.array([[0.30, 0.0, 0.05], [0.0, 0.25, 0.05], [0.0, 0.0, 0.02]])
+    d = np.array([0.4, -0.3, 0.0])  # the drift alone changes which group is worth the most
+    law, *_ = _allocations_with_drift(LogLinearDynamicLaw, A, d, rng, n=12)
+    L0 = np.array([3.0, 2.0, 2.5])
+    total = _next_total(law.A_, law.intercept_, L0)
+    p = law.greedy_mixture(L0)
+    X = np.vstack([rng.dirichlet(np.ones(3), size=200_000), np.eye(3)])
+    brute = (L0[None, :] * np.exp(-X @ law.A_.T - law.intercept_)).sum(axis=1)
+    assert total(p) <= brute.min() + 1e-12
+    assert p[2] == 0.0  # group 3 helps no one: the polished optimum sits exactly on the face p_3 = 0
+    without_drift = _next_total(law.A_, np.zeros(3), L0)
+    assert without_drift(p) > min(without_drift(x) for x in X[::1000]) + 1e-4  # the drift does matter
+
+    q0, eta = np.array([0.2, 0.5, 0.3]), 0.7
+    h = 1e-6
+    grad = np.array([(total(q0 + h * e) - total(q0 - h * e)) / (2 * h) for e in np.eye(3)])
+    want = q0 * np.exp(-eta * grad)
+    assert np.allclose(law.egd_step(q0, eta, L_t=L0), want / want.sum(), atol=1e-8)
+    with pytest.raises(FitError, match="sums to 1.4"):
+        law.egd_step(np.array([0.7, 0.7, 0.0]), eta, L_t=L0)
+
+
+def test_log_linear_dynamic_law_accepts_losses_below_one_nat():
+    rng = np.random.default_rng(4)
+    A = np.diag([0.05, 0.04])
+    P_t = rng.dirichlet(np.ones(2), size=6)
+    L_t = np.full((6, 2), 0.6)
+    law = LogLinearDynamicLaw().fit(P_t, L_t, L_t * np.exp(-P_t @ A.T))
+    assert np.allclose(law.A_, A)
+    assert law.greedy_mixture(np.array([0.5, 0.9])).sum() == pytest.approx(1.0)
+
+
+def test_dynamic_law_shape_errors_name_the_array():
+    rng = np.random.default_rng(2)
+    P_t, L_t = sweep(3, 6, rng)
+    law = LinearDynamicLaw().fit(P_t, L_t, L_t - 0.1 * P_t)
+    with pytest.raises(FitError, match=r"^P_t has shape \(6, 2\) but the law has m=3"):
+        law.predict(P_t[:, :2], L_t)
+    with pytest.raises(FitError, match=r"^L_t has shape \(6, 2\) but the law has m=3"):
+        law.predict(P_t, L_t[:, :2])
+    with pytest.raises(FitError, match=r"^L_t has shape \(5, 3\) but 6 rows"):
+        law.predict(P_t, L_t[:5])
+    with pytest.raises(FitError, match=r"^L_next has shape \(5, 3\) but 6 rows"):
+        law.score(P_t, L_t, L_t[:5])
+    with pytest.raises(FitError, match=r"^L_next has shape \(6, 2\) but the law has m=3"):
+        law.score(P_t, L_t, L_t[:, :2])
+    with pytest.raises(FitError, match=r"^L_next has shape \(6, 2\) but the law has m=3"):
+        LinearDynamicLaw().fit(P_t, L_t, L_t[:, :2])
+    with pytest.raises(FitError, match=r"^P_t has negative proportions in row 0"):
+        LinearDynamicLaw().fit(-P_t, L_t, L_t)
+    with pytest.raises(FitError, match=r"^L_t\[0, 0\] = -1.0"):
+        LogLinearDynamicLaw().fit(P_t, -np.ones_like(L_t), L_t)
+    log_law = LogLinearDynamicLaw().fit(P_t, L_t, L_t * np.exp(-0.1 * P_t))
+    with pytest.raises(FitError, match=r"^p has shape \(1, 2\) but the law has m=3"):
+        log_law.egd_step(np.array([0.5, 0.5]), 0.1, L_t=L_t[0])
+
+
+def test_dynamic_law_rank_check_is_relative_to_the_design_scale_and_says_what_to_do():
+    rng = np.random.default_rng(8)
+    A = np.array([[0.1, 0.02], [0.01, 0.07]])
+    P_t = rng.dirichlet(np.ones(2), size=5)
+    L_t = np.full((5, 2), 3.0)
+    tiny = 1e-12 * P_t  # e.g. allocations in units that make them tiny: still full rank
+    zero = np.zeros((5, 2))  # losses at 0 so that the tiny decreases are not lost to rounding
+    assert np.allclose(LinearDynamicLaw().fit(tiny, zero, zero - tiny @ A.T).A_, A)
+    a, b = rng.uniform(1e3, 1e4, 6), rng.uniform(1e3, 1e4, 6)
+    counts = np.column_stack([a, b, a + b])  # token counts whose third column is the sum of the others
+    with pytest.raises(FitError, match=r"rank 2 < 3; sweep at least m linearly independent mixtures"):
+        LinearDynamicLaw().fit(counts, np.full((6, 3), 3.0), np.full((6, 3), 2.9))
+    same = np.full((3, 2), 0.5)
+    with pytest.raises(FitError, match=r"rank 1 < 2; sweep at least m linearly independent"):
+        LinearDynamicLaw().fit(same, np.full((3, 2), 3.0), np.full((3, 2), 2.9))
+    with pytest.raises(FitError, match="collinear with P_t .* use fit_intercept=False"):
+        LinearDynamicLaw(fit_intercept=True).fit(P_t, L_t, L_t - 0.1)
+
+
+def test_law_state_round_trips_through_json_and_refusals_leave_the_law_as_it_was():
+    import json
+
+    rng = np.random.default_rng(9)
+    P_t, L_t = sweep(2, 5, rng)
+    law = LinearDynamicLaw().fit(P_t, L_t, L_t - P_t @ np.diag([0.1, 0.05]).T)
+    state = json.loads(json.dumps(law.state_dict()))
+    restored = LinearDynamicLaw().load_state_dict(state)
+    assert isinstance(restored.A_, np.ndarray) and restored.A_.dtype == float
+    assert restored.n_groups_ == 2 and isinstance(restored.n_groups_, int) and isinstance(restored.rank_, int)
+    assert np.array_equal(restored.predict(P_t, L_t), law.predict(P_t, L_t))
+
+    with pytest.raises(FitError, match=r"state_dict is for law 'LinearDynamicLaw', not LogLinearDynamicLaw"):
+        LogLinearDynamicLaw().load_state_dict(state)
+    with pytest.raises(FitError, match=r"state_dict is for law \[1, 2\]"):
+        LinearDynamicLaw().load_state_dict([1, 2])
+    broken = {**state, "fitted": {k: v for k, v in state["fitted"].items() if k != "A_"}}
+    with pytest.raises(FitError, match=r"lacks fitted attributes \['A_'\]"):
+        restored.load_state_dict(broken)
+    with pytest.raises(FitError, match="unknown hyperparameter 'alpha'"):
+        restored.load_state_dict({**state, "params": {"fit_intercept": True, "alpha": 1}})
+    assert restored.is_fitted and restored.fit_intercept is False  # nothing was half-loaded
+    assert np.array_equal(restored.predict(P_t, L_t), law.predict(P_t, L_t))
+
+    unfitted = restored.load_state_dict(LinearDynamicLaw(fit_intercept=True).state_dict())
+    assert not unfitted.is_fitted and unfitted.fit_intercept is True
+    assert not LinearDynamicLaw().load_state_dict({"law": "LinearDynamicLaw"}).is_fitted

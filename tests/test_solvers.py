@@ -174,3 +174,70 @@ def test_two_group_closed_form_matches_grid():
         two_group_closed_form(np.eye(3), np.ones(3))
     with pytest.raises(FitError, match="-1.0"):
         two_group_closed_form(np.eye(2), np.array([1.0, -1.0]))
+
+
+# ----------------------------------------------------------------------------- mutation-testing follow-ups
+def _projection_by_bisection(v: np.ndarray) -> np.ndarray:
+    """Reference: the τ with Σ max(v − τ, 0) = 1, found by bisection (no sorting, no cumulative sums)."""
+    lo, hi = v.min() - 1.0, v.max()
+    for _ in range(200):
+        tau = 0.5 * (lo + hi)
+        lo, hi = (tau, hi) if np.maximum(v - tau, 0.0).sum() > 1.0 else (lo, tau)
+    return np.maximum(v - 0.5 * (lo + hi), 0.0)
+
+
+def test_project_to_simplex_matches_a_bisection_reference_on_random_vectors():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        m = int(rng.integers(1, 8))
+        v = rng.normal(0.0, float(rng.choice([0.05, 1.0, 10.0])), size=m) + float(rng.normal(0.0, 3.0))
+        assert np.allclose(project_to_simplex(v), _projection_by_bisection(v), atol=1e-9), v
+    assert project_to_simplex(np.array([-5.0])).tolist() == [1.0]
+    with pytest.raises(MixtureError, match=r"\[\]"):
+        project_to_simplex(np.array([]))
+
+
+def test_softmax_of_large_logits_stays_finite():
+    from raymix.solvers import _softmax
+
+    assert np.allclose(_softmax(np.array([1000.0, 1000.0 + np.log(3.0)])), [0.25, 0.75])
+
+
+def _double_well(p: np.ndarray) -> float:
+    """Local minimum near x = 0.3 (uniform start's basin), global one near x = 0.925; f(1, 0) in between."""
+    x = p[0]
+    return float((x - 0.3) ** 2 * (x - 0.9) ** 2 - 0.02 * x)
+
+
+def test_minimize_on_simplex_starts_from_init():
+    p, v = minimize_on_simplex(_double_well, 2, n_restarts=0)
+    assert p.tolist() == [1.0, 0.0]  # the uniform start's well loses to the vertex
+    p, v = minimize_on_simplex(_double_well, 2, n_restarts=0, init=np.array([0.85, 0.15]))
+    assert p[0] == pytest.approx(0.9248, abs=1e-3) and v < -0.0182
+    p, _ = minimize_on_simplex(_double_well, 2, n_restarts=0, init=np.array([1.7, 0.3]))  # any scale
+    assert p[0] == pytest.approx(0.9248, abs=1e-3)
+    p, v = minimize_on_simplex(_double_well, 2, n_restarts=0, init=np.array([1.0, 0.0]))  # a vertex is allowed
+    assert np.isfinite(p).all() and np.isfinite(v)
+    for bad in ([0.0, 0.0], [-0.1, 1.1], [np.nan, 1.0]):
+        with pytest.raises(MixtureError, match="init must be"):
+            minimize_on_simplex(_double_well, 2, init=np.array(bad))
+
+
+def test_minimize_on_simplex_gradient_drives_lbfgs_without_the_polish():
+    """With ``grad`` and no projected polish the softmax chain rule alone must reach an interior optimum."""
+    target = np.array([0.2, 0.5, 0.3])
+    p, _ = minimize_on_simplex(
+        lambda p: float(np.sum((p - target) ** 2)), 3, grad=lambda p: 2 * (p - target), n_restarts=0, polish_steps=0
+    )
+    assert np.allclose(p, target, atol=1e-6)
+
+
+def test_minimize_on_simplex_argument_boundaries():
+    assert minimize_on_simplex(lambda p: float(p[0]), 2, n_restarts=0)[0].tolist() == [0.0, 1.0]
+    with pytest.raises(ConfigError, match="True"):
+        minimize_on_simplex(lambda p: 0.0, True)
+
+
+def test_greedy_optimum_messages_name_it():
+    with pytest.raises(FitError, match="greedy_optimum's interaction matrix A"):
+        greedy_optimum(np.ones((2, 3)))

@@ -152,23 +152,30 @@ class MixingLaw(ABC):
         return {"law": type(self).__name__, "params": self.get_params(), "fitted": fitted}
 
     def load_state_dict(self, state: dict[str, Any]) -> MixingLaw:
-        """Restore from :meth:`state_dict`; returns ``self``."""
+        """Restore from :meth:`state_dict`; returns ``self``.
+
+        The whole state is checked before anything is set: a state that is refused leaves the law as it was.
+        A state without fitted attributes leaves the law unfitted.
+        """
         if not isinstance(state, dict) or state.get("law") != type(self).__name__:
             got = state.get("law") if isinstance(state, dict) else state
             raise FitError(f"state_dict is for law {got!r}, not {type(self).__name__}; load it into the right law")
-        for k, v in state.get("params", {}).items():
-            if k not in self._hyperparameters:
-                raise FitError(f"unknown hyperparameter {k!r} for {type(self).__name__}; valid: {self._hyperparameters}")
+        params = state.get("params", {})
+        unknown = [k for k in params if k not in self._hyperparameters]
+        if unknown:
+            raise FitError(
+                f"unknown hyperparameter {unknown[0]!r} for {type(self).__name__}; valid: {self._hyperparameters}"
+            )
+        fitted = state.get("fitted", {})
+        missing = [a for a in self._fitted_attributes if a not in fitted]
+        if fitted and missing:
+            raise FitError(f"state_dict of {type(self).__name__} lacks fitted attributes {missing}")
+        for k, v in params.items():
             setattr(self, k, v)
         for a in self._fitted_attributes:
             if hasattr(self, a):
                 delattr(self, a)
-        fitted = state.get("fitted", {})
-        if fitted:
-            missing = [a for a in self._fitted_attributes if a not in fitted]
-            if missing:
-                raise FitError(f"state_dict of {type(self).__name__} lacks fitted attributes {missing}")
-            for a in self._fitted_attributes:
+            if fitted:
                 v = fitted[a]
                 setattr(self, a, np.asarray(v, dtype=float) if isinstance(v, list) else v)
         return self
