@@ -245,11 +245,38 @@ def plot_trajectories(results: list[MethodResult], path: str | Path) -> Path | N
     return _save_panels(fig, axes, [f"proportion of {g}" for g in groups], path)
 
 
-def plot_cost_quality(results: list[MethodResult], path: str | Path) -> Path | None:
-    """Average test PPL (mean ± std over seeds) against extra training steps, one point per method — what a
-    method's proportions cost against what they buy.  None unless the results hold at least two methods."""
+def cost_quality_points(results: list[MethodResult]) -> tuple[str, list[dict]]:
+    """The points of :func:`plot_cost_quality`: ``(y label, [{"method", "extra_steps", "y", "yerr"}])``.
+
+    With stratified and two or more paired seeds, y is each method's Δ average test PPL vs stratified,
+    paired by seed, ± its standard error (stratified itself at 0): a seed's PPL level varies far more than
+    the methods' differences do, so absolute PPLs with their spread over seeds would hide every effect.
+    Otherwise y is the average test PPL (mean ± std over seeds)."""
     rows = comparison_rows(results)
-    if len(rows) < 2:
+    paired = any(r["method"] == "stratified" for r in rows) and max(r["delta_n"] or 0 for r in rows) > 1
+    points = []
+    for r in rows:
+        if paired:
+            if r["method"] == "stratified":
+                y, yerr = 0.0, None
+            elif r["delta_n"]:
+                y, yerr = r["delta_vs_stratified"], r["delta_se"] if r["delta_n"] > 1 else None
+            else:
+                continue
+        else:
+            y, yerr = r["avg_test_ppl"], r["std"] if r["seeds"] > 1 else None
+        points.append({"method": r["method"], "seeds": r["seeds"], "extra_steps": r["extra_steps"], "y": y,
+                       "yerr": yerr})
+    label = ("Δ average test PPL vs stratified (paired by seed, ± SE)" if paired
+             else "average test PPL (mean over groups, ± std over seeds)")
+    return label, points
+
+
+def plot_cost_quality(results: list[MethodResult], path: str | Path) -> Path | None:
+    """Average test PPL against extra training steps, one point per method — what a method's proportions cost
+    against what they buy (y as :func:`cost_quality_points` says).  None unless there are two methods."""
+    label, points = cost_quality_points(results)
+    if len(points) < 2:
         return None
     import matplotlib
 
@@ -257,14 +284,15 @@ def plot_cost_quality(results: list[MethodResult], path: str | Path) -> Path | N
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for r in sorted(rows, key=lambda r: r["extra_steps"]):
-        ax.errorbar(r["extra_steps"], r["avg_test_ppl"], yerr=r["std"] if r["seeds"] > 1 else None, fmt="o",
-                    capsize=3, label=f"{r['method']} ({r['seeds']} seed{'s' if r['seeds'] > 1 else ''})")
-        ax.annotate(r["method"], (r["extra_steps"], r["avg_test_ppl"]), textcoords="offset points", xytext=(4, 4),
-                    fontsize=7)
+    for r in sorted(points, key=lambda r: r["extra_steps"]):
+        ax.errorbar(r["extra_steps"], r["y"], yerr=r["yerr"], fmt="o", capsize=3,
+                    label=f"{r['method']} ({r['seeds']} seed{'s' if r['seeds'] > 1 else ''})")
+        ax.annotate(r["method"], (r["extra_steps"], r["y"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if label.startswith("Δ"):
+        ax.axhline(0.0, color="grey", lw=0.8, ls="--")
     S = results[0].problem.total_steps
     ax.set_xlabel(f"extra training steps (final run S = {S})")
-    ax.set_ylabel("average test PPL (mean over groups)")
+    ax.set_ylabel(label, fontsize=8)
     ax.set_title("quality vs extra compute")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -449,7 +477,8 @@ def write_report(directory: str | Path) -> tuple[str, list[Path]]:
         plots.append(c)
         text += ["## Average test PPL vs extra steps", "",
                  "Extra steps count what each method trained outside its final run; runs a trial scheduler stopped "
-                 "early count only the steps they trained.", "", f"![ppl vs extra steps]({c.name})", ""]
+                 "early count only the steps they trained. With several seeds the y axis is the paired Δ vs "
+                 "stratified ± SE (below 0 = better).", "", f"![ppl vs extra steps]({c.name})", ""]
     p = plot_trajectories(results, directory / "proportions.png")
     if p is not None:
         plots.append(p)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from raymix.cli import main
 from raymix.report import comparison_rows, load_results
 
@@ -27,3 +29,27 @@ def test_compare_pruned_and_population_methods_and_plot_ppl_vs_extra_steps(tmp_p
     stored = json.loads((out / "results" / "grid_search_asha-seed0.json").read_text())
     pruned = [r for r in stored["runs"] if r["stopped_at"] is not None]
     assert pruned and all(len(r["history"]) < 9 for r in pruned)
+
+
+def test_cost_quality_plot_pairs_seeds_against_stratified(tmp_path):
+    """Over several seeds the plot shows each method's paired Δ vs stratified ± SE, not absolute PPLs whose
+    spread over seeds would swamp the differences."""
+    from raymix.report import cost_quality_points
+
+    out = tmp_path / "cmp"
+    assert main(["compare", "--sim", "two_group_interacting", "--steps", "300", "--executor", "local",
+                 "--methods", "stratified,grid_search", "--seeds", "0,1", "--out", str(out)]) == 0
+    results = load_results(out)
+    label, points = cost_quality_points(results)
+    assert label.startswith("Δ average test PPL vs stratified")
+    by = {p["method"]: p for p in points}
+    assert by["stratified"]["y"] == 0.0
+    per_seed = {(r.method, r.problem.seed): r.final.avg_test_ppl for r in results}
+    diffs = [per_seed[("grid_search", s)] - per_seed[("stratified", s)] for s in (0, 1)]
+    assert by["grid_search"]["y"] == pytest.approx(sum(diffs) / 2)
+    assert by["grid_search"]["yerr"] == pytest.approx(abs(diffs[0] - diffs[1]) / 2)
+    assert by["grid_search"]["extra_steps"] == 9 * 300
+    one_seed = [r for r in results if r.problem.seed == 0]
+    label, points = cost_quality_points(one_seed)
+    assert label.startswith("average test PPL") and {p["y"] for p in points} == {
+        r.final.avg_test_ppl for r in one_seed}
