@@ -20,6 +20,7 @@ How each method chooses p from a pruned sweep:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -197,8 +198,6 @@ class OptunaASHA(MixingMethod):
     extra_runs = "10 pruned"
 
     def plan(self, problem: MixingProblem) -> Plan:
-        from optuna.trial import TrialState
-
         cfg: PrunedOptunaConfig = self.config
         study = simplex_study(problem.seed, int(cfg.runs), cfg.sampler)
         prior: dict[str, list[float]] = {}
@@ -213,17 +212,27 @@ class OptunaASHA(MixingMethod):
                                        np.asarray(points), problem, cfg, start=done, prior=prior)
             rungs = phase.pruning.rungs(int(phase.runs[0].policy_config["rounds"]))
             results = yield phase
-            for t, r in zip(trials, results):
-                # Optuna sees the same curve: intermediate values per round, pruned trials marked PRUNED
-                for k, h in enumerate(r.history):
-                    t.report(round_value(h), k + 1)
-                if r.pruned:
-                    study.tell(t, state=TrialState.PRUNED)
-                else:
-                    study.tell(t, float(np.mean(r.val_loss)))
-                for rung in rungs:
-                    if len(r.history) >= rung:
-                        prior.setdefault(str(rung), []).append(round_value(r.history[rung - 1]))
+            tell_study(study, trials, results, rungs, prior)
             all_results.extend(results)
             done += n
         return (yield from best_finished(problem, all_results))
+
+
+def tell_study(study: Any, trials: list[Any], results: list[RunResult], rungs: list[int],
+               prior: dict[str, list[float]]) -> None:
+    """Hand a batch's runs back to Optuna as the same curves ASHA saw: each round's value as an intermediate
+    value, a finished run's average final validation loss as its value (the study minimises it), a stopped
+    run as PRUNED; and record every run's value at each rung it reached in ``prior`` (the cut of later
+    batches)."""
+    from optuna.trial import TrialState
+
+    for t, r in zip(trials, results):
+        for k, h in enumerate(r.history):
+            t.report(round_value(h), k + 1)
+        if r.pruned:
+            study.tell(t, state=TrialState.PRUNED)
+        else:
+            study.tell(t, float(np.mean(r.val_loss)))
+        for rung in rungs:
+            if len(r.history) >= rung:
+                prior.setdefault(str(rung), []).append(round_value(r.history[rung - 1]))

@@ -17,6 +17,7 @@ from raymix.methods import MixingProblem, get_method, run_method
 from raymix.methods.base import Phase
 from raymix.methods.driver import BackendSpec, LocalExecutor, RunDriver, build_backend
 from raymix.methods.handoff import static_run
+from raymix.methods.runs import RoundReport, RunResult
 from raymix.methods.schedules import Population, Pruning, perturb_mixture
 
 GROUPS = ("github", "c4")
@@ -117,6 +118,56 @@ def test_pruned_optuna_takes_the_sampler_of_its_config(monkeypatch):
     run_method(get_method("optuna_asha", {"runs": 2, "batch": 2, "sampler": "gp"}), prob(total_steps=500),
                LocalExecutor(BackendSpec()))
     assert seen == ["gp"]
+
+
+def _search_result(name: str, p: list[float], losses: list[float], stopped_at: int | None = None) -> RunResult:
+    """A sweep run's result with one round per loss in ``losses`` (its final val loss is the last one)."""
+    spec = static_run(name, p, prob(total_steps=1000), steps=1000, role="search", rounds=10)
+    history = [RoundReport(step=100 * (k + 1), mixture=p, train_loss=[v, v], val_loss=[v, v])
+               for k, v in enumerate(losses)]
+    return RunResult(spec=spec, groups=list(GROUPS), val_loss=[losses[-1]] * 2,
+                     test_loss=[float("nan")] * 2 if stopped_at else [losses[-1]] * 2, history=history,
+                     stopped_at=stopped_at)
+
+
+def test_pruned_selection_never_takes_a_stopped_run():
+    """A stopped run's last value is a partial-run loss on its round subset: it can be lower than a finished
+    run's by chance and must still not be chosen (nor resumed)."""
+    from raymix.methods.pruned import best_finished
+
+    stopped = _search_result("s-00", [0.9, 0.1], [3.0, 1.0], stopped_at=200)
+    good = _search_result("s-01", [0.5, 0.5], [3.0, 2.5, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+    bad = _search_result("s-02", [0.1, 0.9], [3.0, 2.9, 2.8, 2.7, 2.6, 2.5, 2.5, 2.5, 2.5, 2.5])
+    plan = best_finished(prob(total_steps=1000), [stopped, good, bad])
+    with pytest.raises(StopIteration) as done:
+        next(plan)
+    final = done.value.value
+    assert final.tags["mixture"] == [0.5, 0.5] and final.resume_from == "s-01"
+    with pytest.raises(MethodError, match="every run of the pruned sweep was stopped early"):
+        next(best_finished(prob(total_steps=1000), [stopped]))
+
+
+def test_optuna_is_told_the_losses_asha_saw():
+    """The study minimises the finished runs' average validation loss; stopped runs are PRUNED with their
+    curve as intermediate values; the rung values become the prior of later batches."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from raymix.methods.pruned import tell_study
+
+    study = optuna.create_study(direction="minimize")
+    trials = [study.ask() for _ in range(3)]
+    results = [_search_result("o-00", [0.5, 0.5], [3.0, 2.6, 2.4]),
+               _search_result("o-01", [0.2, 0.8], [3.1, 2.2, 2.1]),
+               _search_result("o-02", [0.8, 0.2], [3.3], stopped_at=100)]
+    prior: dict[str, list[float]] = {}
+    tell_study(study, trials, results, [1, 3], prior)
+    assert study.best_trial.number == trials[1].number and study.best_value == pytest.approx(2.1)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]
+    assert study.trials[2].intermediate_values == {1: 3.3}
+    assert study.trials[0].intermediate_values == {1: 3.0, 2: 2.6, 3: 2.4}
+    assert prior == {"1": [3.0, 3.1, 3.3], "3": [2.4, 2.1]}
 
 
 # ----------------------------------------------------------------------------------------------- PBT
