@@ -64,9 +64,23 @@ def explore_mixture(population: Population) -> Callable[[dict[str, Any]], dict[s
     return explore
 
 
+class MixturePBT(PopulationBasedTraining):
+    """Tune's PBT whose exploit keeps the member's own run name.
+
+    Tune builds an exploiting trial's new config from the *donor's* (``custom_explore_fn`` sees only that),
+    so the member would from then on report, and name its checkpoints, as the donor: the progress display
+    credited every member's steps to one run.  The member continues the donor's checkpoint under its own
+    name (:meth:`raymix.methods.driver.RunDriver.load_state_dict` with ``exploit=True``)."""
+
+    def _get_new_config(self, trial: Any, trial_to_clone: Any) -> tuple[dict, dict]:
+        new_config, operations = super()._get_new_config(trial, trial_to_clone)
+        new_config["trial"]["run"]["name"] = trial.config["trial"]["run"]["name"]
+        return new_config, operations
+
+
 def pbt_scheduler(population: Population, steps: int, rounds: int) -> PopulationBasedTraining:
     """Tune's synchronous PBT over the mixture, perturbing every ``interval_rounds`` rounds."""
-    return PopulationBasedTraining(
+    return MixturePBT(
         time_attr="step", metric=METRIC, mode=MODE,
         perturbation_interval=interval_steps(steps, rounds, population.interval_rounds),
         quantile_fraction=float(population.quantile), resample_probability=0.0,  # resampling is in explore

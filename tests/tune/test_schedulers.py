@@ -12,7 +12,7 @@ from raymix.methods import MixingProblem, get_method, run_method
 from raymix.methods.driver import BackendSpec, LocalExecutor
 from raymix.methods.schedules import Population, Pruning
 from raymix.tune.executor import TuneExecutor, TuneSettings
-from raymix.tune.schedulers import asha_scheduler, explore_mixture
+from raymix.tune.schedulers import asha_scheduler, explore_mixture, pbt_scheduler
 from raymix.tune.searchers import static_trial, with_mixture
 from raymix.tune.trainable import MixingTrainable, load_state
 
@@ -81,6 +81,34 @@ def test_pruned_sweep_on_tune_keeps_stopped_trials_checkpoints(ray_runtime, tmp_
         assert len(load_state(r.checkpoint)["history"]) == len(r.history)
     assert res.extra_steps == sum(r.trained_steps for r in sweep) < 4 * 800
     assert res.mixture == pytest.approx(local.mixture)  # the best mixture survives either way
+
+
+def test_pbt_exploit_keeps_the_members_own_run_name(tmp_path):
+    """Tune builds an exploiting member's config from the donor's; the member must go on reporting (and
+    checkpointing) under its own run name, on the donor's perturbed mixture, from the donor's checkpoint."""
+    from types import SimpleNamespace
+
+    def member_cfg(name: str, p: list[float]) -> dict:
+        cfg = with_mixture(static_trial(GROUPS, steps=600, rounds=6, name=name), p)
+        cfg["trial"]["population"] = True
+        return cfg
+
+    donor = MixingTrainable(config=member_cfg("pbt-00", [0.35, 0.65]))
+    donor.train()
+    ckpt = donor.save(str(tmp_path / "ck"))
+    member = SimpleNamespace(config=member_cfg("pbt-03", [0.8, 0.2]))
+    new_config, _ = pbt_scheduler(Population(seed=0), steps=600, rounds=6)._get_new_config(
+        member, SimpleNamespace(config=donor.config))
+    assert new_config["trial"]["run"]["name"] == "pbt-03" and donor.config["trial"]["run"]["name"] == "pbt-00"
+    p = new_config["trial"]["run"]["policy_config"]["mixture"]
+    assert not np.allclose(p, [0.35, 0.65]) and not np.allclose(p, [0.8, 0.2])  # the donor's p, perturbed
+    trainable = MixingTrainable(config=member_cfg("pbt-03", [0.8, 0.2]))
+    trainable.reset_config(new_config)
+    trainable.restore(ckpt)
+    r = trainable.train()
+    assert r["run"] == "pbt-03" and r["step"] == 200 and r["p/github"] == pytest.approx(p[0])
+    for t in (donor, trainable):
+        t.stop()
 
 
 @pytest.mark.ray
