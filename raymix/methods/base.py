@@ -11,6 +11,7 @@ problem, executor)``; a method keeps no state between plans, so one object can p
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Generator
@@ -21,7 +22,7 @@ from raymix.config import Config, check, check_int
 from raymix.errors import MethodError
 from raymix.methods.policies import AioliConfig
 from raymix.methods.runs import RunResult, RunSpec
-from raymix.methods.schedules import Population, Pruning, check_scheduled_runs
+from raymix.methods.schedules import Population, Pruning, check_scheduled_runs, schedule_digest
 
 SETTINGS = ("unrestricted", "restricted")
 
@@ -79,6 +80,9 @@ class Phase:
                               "population at once")
         if self.pruning is not None or self.population is not None:
             check_scheduled_runs(self)
+            # a scheduled run is only ever shared with the same run of the same schedule (RunSpec.schedule)
+            digest = schedule_digest(self)
+            self.runs = [r if r.schedule == digest else dataclasses.replace(r, schedule=digest) for r in self.runs]
 
 
 @dataclass

@@ -43,6 +43,10 @@ class RunSpec:
             model, optimizer, schedule, sampler and step counter are taken over; the policy is new).
         reference_from: name of an earlier run whose final model is the frozen reference (DoReMi).
         tags: free-form labels (e.g. {"mixture": [...]}) copied into results.
+        schedule: for a run of a scheduled phase (ASHA pruning, a PBT population), a digest of the trial
+            scheduler and of every run of the phase (:func:`raymix.methods.schedules.schedule_digest`): such a
+            run's outcome — where it was stopped, which checkpoints it took over — depends on both, so it is
+            part of the run's identity.  None for an independent run.
     """
 
     name: str
@@ -55,6 +59,7 @@ class RunSpec:
     resume_from: str | None = None
     reference_from: str | None = None
     tags: dict[str, Any] = field(default_factory=dict)
+    schedule: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -80,10 +85,14 @@ class RunSpec:
         Two runs with the same identity train bit-identically (same policy and mixture, steps, horizon,
         seed and starting checkpoints), so an executor trains one and hands its result to the other: grid
         search and DML share their sweep (the same cover of the simplex), DoReMi's reference is the
-        stratified run.  ``resume_from`` / ``reference_from`` stay in: they name the starting checkpoints."""
+        stratified run.  ``resume_from`` / ``reference_from`` stay in: they name the starting checkpoints.
+        ``schedule`` stays in when set: a run pruned by one ASHA schedule is not the run another would
+        have trained (it is left out when None, so independent runs keep the identity they always had)."""
         d = self.to_dict()
         for label in ("name", "role", "tags"):
             d.pop(label)
+        if d["schedule"] is None:
+            d.pop("schedule")
         return d
 
     def own_identity(self) -> dict[str, Any]:

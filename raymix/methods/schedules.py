@@ -25,6 +25,8 @@ over groups of the per-group validation loss), lower is better.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -257,6 +259,17 @@ def check_scheduled_runs(phase: Phase) -> None:
     if len(shape) != 1:
         raise MethodError(f"{kind} phase {phase.name!r}: runs differ in (steps, total_steps, rounds) {sorted(shape)}; "
                           "a scheduler compares runs at common round boundaries")
+
+
+def schedule_digest(phase: Phase) -> str:
+    """``"asha:<digest>"`` / ``"pbt:<digest>"``: the trial scheduler's settings (rungs, prior, population)
+    and the identities of all the phase's runs — what a scheduled run's outcome depends on besides its own
+    spec (the cut at a rung compares it with the others; a member takes over others' checkpoints)."""
+    kind, cfg = ("asha", phase.pruning) if phase.pruning is not None else ("pbt", phase.population)
+    runs = sorted(json.dumps({**spec.identity(), "schedule": None}, sort_keys=True, default=str)
+                  for spec in phase.runs)
+    blob = json.dumps({"scheduler": cfg.to_dict(), "runs": runs}, sort_keys=True, default=str)
+    return f"{kind}:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
 def phase_rounds(phase: Phase) -> int:

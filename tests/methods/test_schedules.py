@@ -170,6 +170,35 @@ def test_optuna_is_told_the_losses_asha_saw():
     assert prior == {"1": [3.0, 3.1, 3.3], "3": [2.4, 2.1]}
 
 
+def test_a_scheduled_run_is_shared_only_under_the_same_schedule():
+    """What a scheduled run becomes depends on the scheduler and on the other runs of its phase, so both are
+    part of its identity: grid_search_asha's sweep (grace 1) is not dml_asha's (grace 3) although their
+    static runs are the same specs; an independent run's identity has no schedule entry (stored results of
+    earlier versions keep their identity)."""
+    from raymix.methods.driver import identity_key
+
+    problem = prob(total_steps=900)
+    runs = [static_run(f"s-{i}", p, problem, steps=900, role="search", rounds=9)
+            for i, p in enumerate([[0.2, 0.8], [0.5, 0.5], [0.8, 0.2]])]
+    grace1 = Phase("gs-asha", runs, pruning=Pruning(grace_rounds=1, reduction_factor=3))
+    again = Phase("gs-asha", list(runs), pruning=Pruning(grace_rounds=1, reduction_factor=3))
+    grace3 = Phase("dml-asha", runs, pruning=Pruning(grace_rounds=3, reduction_factor=3))
+    fewer = Phase("gs-asha", runs[:2], pruning=Pruning(grace_rounds=1, reduction_factor=3))
+    population = Phase("pbt", runs, population=Population(interval_rounds=2))
+
+    def keys(phase):
+        return [identity_key(r) for r in phase.runs]
+
+    assert keys(grace1) == keys(again)  # X and aioli+X still share one pruned sweep
+    assert all(r.schedule.startswith("asha:") for r in grace1.runs)
+    assert population.runs[0].schedule.startswith("pbt:")
+    for other in (grace3, population):
+        assert not set(keys(grace1)) & set(keys(other))
+    assert keys(fewer)[0] != keys(grace1)[0]  # the cut at a rung compares a run with the others
+    assert "schedule" not in runs[0].identity() and runs[0].schedule is None
+    assert identity_key(runs[0]) not in keys(grace1)  # nor with a run trained without a scheduler
+
+
 # ----------------------------------------------------------------------------------------------- PBT
 def test_perturbation_stays_on_the_simplex_and_moves():
     rng = np.random.default_rng(0)

@@ -83,6 +83,21 @@ def test_pruned_sweep_on_tune_keeps_stopped_trials_checkpoints(ray_runtime, tmp_
     assert res.mixture == pytest.approx(local.mixture)  # the best mixture survives either way
 
 
+@pytest.mark.ray
+def test_tune_does_not_hand_one_schedules_pruned_runs_to_another(ray_runtime, tmp_path):
+    """Regression (gh_c4 Table 2 analog): dml_asha (grace 3) took grid_search_asha's runs, pruned at round 1
+    under grace 1, from the experiment's record, because the static specs were equal."""
+    prob = MixingProblem(groups=GROUPS, total_steps=600)
+    ex = TuneExecutor(BackendSpec(), TuneSettings(storage_path=str(tmp_path), experiment="two-schedules"))
+    gs = run_method(get_method("grid_search_asha", {"rounds": 6, "grace_rounds": 1, "reduction_factor": 2}),
+                    prob, ex)
+    assert any(r.pruned and len(r.history) == 1 for r in gs.runs if r.spec.role == "search")
+    dml = run_method(get_method("dml_asha", {"rounds": 6, "grace_rounds": 3, "reduction_factor": 2}), prob, ex)
+    search = [r for r in dml.runs if r.spec.role == "search"]
+    assert all(len(r.history) >= 3 for r in search), [len(r.history) for r in search]
+    assert not any(name.startswith("dml-asha") for name in ex.reused)
+
+
 def test_pbt_exploit_keeps_the_members_own_run_name(tmp_path):
     """Tune builds an exploiting member's config from the donor's; the member must go on reporting (and
     checkpointing) under its own run name, on the donor's perturbed mixture, from the donor's checkpoint."""
