@@ -89,10 +89,11 @@ def test_tune_does_not_hand_one_schedules_pruned_runs_to_another(ray_runtime, tm
     under grace 1, from the experiment's record, because the static specs were equal."""
     prob = MixingProblem(groups=GROUPS, total_steps=600)
     ex = TuneExecutor(BackendSpec(), TuneSettings(storage_path=str(tmp_path), experiment="two-schedules"))
-    gs = run_method(get_method("grid_search_asha", {"rounds": 6, "grace_rounds": 1, "reduction_factor": 2}),
-                    prob, ex)
+    gs = run_method(get_method("grid_search_asha", {"runs": 4, "rounds": 6, "grace_rounds": 1,
+                                                    "reduction_factor": 2}), prob, ex)
     assert any(r.pruned and len(r.history) == 1 for r in gs.runs if r.spec.role == "search")
-    dml = run_method(get_method("dml_asha", {"rounds": 6, "grace_rounds": 3, "reduction_factor": 2}), prob, ex)
+    dml = run_method(get_method("dml_asha", {"runs": 4, "rounds": 6, "grace_rounds": 3, "reduction_factor": 2}),
+                     prob, ex)
     search = [r for r in dml.runs if r.spec.role == "search"]
     assert all(len(r.history) >= 3 for r in search), [len(r.history) for r in search]
     assert not any(name.startswith("dml-asha") for name in ex.reused)
