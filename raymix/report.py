@@ -301,8 +301,9 @@ def plot_cost_quality(results: list[MethodResult], path: str | Path) -> Path | N
 
 def sweep_records(results: list[MethodResult]) -> list[dict]:
     """The static sweep runs of the results (grid search, DML, …: role "search", a static policy from scratch,
-    not pruned) as fit records of :func:`raymix.analysis.static_law_fit_table`, one per distinct (seed, p,
-    steps) — a sweep two methods shared is counted once.  ``setting`` names the sweep's run length."""
+    not pruned, trained on one p throughout — a PBT member that took over another's checkpoint was not) as fit
+    records of :func:`raymix.analysis.static_law_fit_table`, one per distinct (seed, p, steps) — a sweep two
+    methods shared is counted once.  ``setting`` names the sweep's run length."""
     seen, rows = set(), []
     for res in results:
         for run in res.runs:
@@ -310,6 +311,8 @@ def sweep_records(results: list[MethodResult]) -> list[dict]:
             if spec.role != "search" or spec.policy != "static" or run.pruned or spec.resume_from:
                 continue
             mix = spec.tags.get("mixture")
+            if mix is not None and any(not np.allclose(h.mixture, mix, atol=1e-9) for h in run.history):
+                continue  # its p changed during training (a PBT member after an exploit): not a static run
             key = (res.problem.seed, spec.steps, tuple(np.round(mix, 9)))
             if mix is None or key in seen or not np.all(np.isfinite(run.val_loss)):
                 continue

@@ -26,6 +26,16 @@ def test_compare_pruned_and_population_methods_and_plot_ppl_vs_extra_steps(tmp_p
     report = (out / "report.md").read_text()
     assert "![ppl vs extra steps](ppl_vs_extra_steps.png)" in report
     assert (out / "ppl_vs_extra_steps.png").stat().st_size > 1000
+    # the static law is fitted on static runs only: a PBT member that took over a donor's checkpoint is not one
+    from raymix.report import sweep_records
+
+    results = load_results(out)
+    search = [r for res in results for r in res.runs if r.spec.role == "search" and not r.pruned]
+    static = {tuple(r.spec.tags["mixture"]) for r in search if all(h.mixture == r.spec.tags["mixture"]
+                                                                   for h in r.history)}
+    exploited_only = {tuple(r.spec.tags["mixture"]) for r in search} - static
+    assert exploited_only, "no PBT member was exploited"
+    assert {tuple(rec["p"]) for rec in sweep_records(results)} == static
     stored = json.loads((out / "results" / "grid_search_asha-seed0.json").read_text())
     pruned = [r for r in stored["runs"] if r["stopped_at"] is not None]
     assert pruned and all(len(r["history"]) < 9 for r in pruned)
