@@ -311,10 +311,12 @@ def sweep_records(results: list[MethodResult]) -> list[dict]:
             if spec.role != "search" or spec.policy != "static" or run.pruned or spec.resume_from:
                 continue
             mix = spec.tags.get("mixture")
-            if mix is not None and any(not np.allclose(h.mixture, mix, atol=1e-9) for h in run.history):
+            if mix is None or not np.all(np.isfinite(run.val_loss)):
+                continue
+            if any(not np.allclose(h.mixture, mix, atol=1e-9) for h in run.history):
                 continue  # its p changed during training (a PBT member after an exploit): not a static run
             key = (res.problem.seed, spec.steps, tuple(np.round(mix, 9)))
-            if mix is None or key in seen or not np.all(np.isfinite(run.val_loss)):
+            if key in seen:
                 continue
             seen.add(key)
             rows.append({"setting": f"static runs of {spec.steps} steps", "seed": res.problem.seed,
@@ -480,8 +482,8 @@ def write_report(directory: str | Path) -> tuple[str, list[Path]]:
         plots.append(c)
         text += ["## Average test PPL vs extra steps", "",
                  "Extra steps count what each method trained outside its final run; runs a trial scheduler stopped "
-                 "early count only the steps they trained. With several seeds the y axis is the paired Δ vs "
-                 "stratified ± SE (below 0 = better).", "", f"![ppl vs extra steps]({c.name})", ""]
+                 "early count only the steps they trained. With stratified and several seeds the y axis is the "
+                 "paired Δ vs stratified ± SE (below 0 = better).", "", f"![ppl vs extra steps]({c.name})", ""]
     p = plot_trajectories(results, directory / "proportions.png")
     if p is not None:
         plots.append(p)

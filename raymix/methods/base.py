@@ -82,7 +82,7 @@ class Phase:
             check_scheduled_runs(self)
             # a scheduled run is only ever shared with the same run of the same schedule (RunSpec.schedule)
             digest = schedule_digest(self)
-            self.runs = [r if r.schedule == digest else dataclasses.replace(r, schedule=digest) for r in self.runs]
+            self.runs = [dataclasses.replace(r, schedule=digest) for r in self.runs]
 
 
 @dataclass
