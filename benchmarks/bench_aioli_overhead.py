@@ -18,6 +18,9 @@ Schedules:
     python benchmarks/bench_aioli_overhead.py --schedule demo --eval-examples 4,8 --seeds 0,1
     python benchmarks/bench_aioli_overhead.py --schedule paper --rounds 2 --groups 2,3 --eval-examples 8
     python benchmarks/bench_aioli_overhead.py --micro 30 --groups 2,3 --eval-examples 4,8
+    # the paper's model and context on a GPU (bf16 autocast):
+    python benchmarks/bench_aioli_overhead.py --schedule paper --rounds 2 --groups 2,3 --eval-examples 8 \
+        --model pythia-160m --seq-len 2049 --device cuda --threads 0
 """
 
 from __future__ import annotations
@@ -89,27 +92,36 @@ def recovery_on_sim(m: int, k: int, delta: float, round_steps: int, seeds=(0, 1,
     return float(np.mean([recovery(name, s, k, delta, rounds=rounds)[0] for s in seeds]))
 
 
-def shards_for(m: int, root: Path) -> str:
-    """Shards of the embedded data: m=3 the demo's (books, code, speeches), m=2 books and code."""
+def shards_for(m: int, root: Path, seq_len: int = 128) -> str:
+    """Shards of the embedded data: m=3 the demo's (books, code, speeches), m=2 books and code; windows of
+    ``seq_len`` tokens (the paper's 2048-token context takes 2049)."""
     if m == 3:
         from raymix.demo import demo_shards
 
-        return str(demo_shards(root))
+        return str(demo_shards(root, seq_len=seq_len, name=f"shards-m3-{seq_len}"))
     from raymix.data.embedded import EmbeddedSource
     from raymix.data.shards import build_shards
 
-    path = root / "shards-m2"
+    path = root / f"shards-m2-{seq_len}"
     if not (path / "manifest.json").is_file():
-        build_shards(EmbeddedSource(groups=["books", "code"]), path, vocab_size=4096, seq_len=128, seed=0,
+        build_shards(EmbeddedSource(groups=["books", "code"]), path, vocab_size=4096, seq_len=seq_len, seed=0,
                      heldout_fraction=0.2, overwrite=True)
     return str(path)
 
 
+def device_train(args: argparse.Namespace) -> dict:
+    """The TrainConfig fields this invocation sets for where and how the model trains."""
+    out: dict = {"device": args.device, "precision": args.precision}
+    if args.threads:
+        out["threads"] = args.threads
+    return out
+
+
 def bench(m: int, shards: str, S: int, rounds: int, k: int, delta: float, eval_examples: list[int],
-          seeds: list[int], threads: int) -> None:
-    backend = BackendSpec(kind="model", shards=shards, model="tiny",
+          seeds: list[int], model: str, train: dict) -> None:
+    backend = BackendSpec(kind="model", shards=shards, model=model,
                           train={"batch_size": 8, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": S // 20,
-                                 "eval_examples": 64, "threads": threads})
+                                 "eval_examples": 64, **train})
     variants = [("stratified", "static", {"rounds": rounds, "eval_examples": 1})]
     for n in eval_examples:
         variants.append((f"aioli eval={n}", "aioli", {"rounds": rounds, "sweeps": k, "delta": delta,
@@ -124,7 +136,7 @@ def bench(m: int, shards: str, S: int, rounds: int, k: int, delta: float, eval_e
             spec = RunSpec(name=name, policy=policy, policy_config=cfg, steps=S, total_steps=S, seed=seed)
             rows[name].append(run(spec, backend))
     sim = recovery_on_sim(m, k, delta, S // rounds)
-    print(f"tiny preset, m={m}, S={S} steps ({S // rounds}-step rounds), batch 8, T={rounds}, k={k}, "
+    print(f"{model} preset on {train['device']}, m={m}, S={S} steps ({S // rounds}-step rounds), batch 8, T={rounds}, k={k}, "
           f"delta={delta}, seeds {','.join(map(str, seeds))}; simulator sim(A^, A*) at this k, delta, round "
           f"length: {sim:.3f}")
     print(f"{'variant':18s} {'wall s':>8s} {'overhead':>9s} {'per seed':>16s} {'CPU ovh':>8s} {'eval/train':>10s} "
@@ -147,7 +159,7 @@ def bench(m: int, shards: str, S: int, rounds: int, k: int, delta: float, eval_e
           flush=True)
 
 
-def micro(m: int, shards: str, eval_examples: list[int], reps: int, threads: int) -> None:
+def micro(m: int, shards: str, eval_examples: list[int], reps: int, model: str, train: dict) -> None:
     """Interleaved medians: one training step vs one LearnParams evaluation (with torch.no_grad, the old
     path, and torch.inference_mode, the current one); the overhead of any schedule follows as
     (m·k + 1)·t_eval / (R·t_step) per round of R steps — measured in one process at one time, which keeps
@@ -156,8 +168,8 @@ def micro(m: int, shards: str, eval_examples: list[int], reps: int, threads: int
 
     import torch
 
-    backend = build_backend(BackendSpec(kind="model", shards=shards, model="tiny",
-                                        train={"batch_size": 8, "eval_examples": 64, "threads": threads}),
+    backend = build_backend(BackendSpec(kind="model", shards=shards, model=model,
+                                        train={"batch_size": 8, "eval_examples": 64, **train}),
                             RunSpec(name="micro", policy="static", policy_config={}, steps=reps * 4 + 10,
                                     total_steps=reps * 4 + 10))
     ev, model = backend.evaluator, backend.model
@@ -165,10 +177,15 @@ def micro(m: int, shards: str, eval_examples: list[int], reps: int, threads: int
     counts[: 8 - counts.sum()] += 1
     backend.train(2, counts=counts)  # warm-up
     plain = type(ev).evaluate.__wrapped__  # the undecorated method: run it under either context
+    autocast = {"autocast_dtype": backend.autocast_dtype}  # bf16 on a GPU, as the backend's own evaluations
+
+    sync = torch.cuda.synchronize if backend.device.type == "cuda" else (lambda: None)
 
     def timed(fn) -> float:
+        sync()
         t = time.perf_counter()
         fn()
+        sync()
         return time.perf_counter() - t
 
     for n in eval_examples:
@@ -176,9 +193,9 @@ def micro(m: int, shards: str, eval_examples: list[int], reps: int, threads: int
         for _ in range(reps):
             steps.append(timed(lambda: backend.train(1, counts=counts)))
             with torch.no_grad():
-                old.append(timed(lambda n=n: plain(ev, model, "val", max_examples=n)))
+                old.append(timed(lambda n=n: plain(ev, model, "val", max_examples=n, **autocast)))
             with torch.inference_mode():
-                new.append(timed(lambda n=n: plain(ev, model, "val", max_examples=n)))
+                new.append(timed(lambda n=n: plain(ev, model, "val", max_examples=n, **autocast)))
         t_step, t_old, t_new = (statistics.median(x) for x in (steps, old, new))
         print(f"m={m} eval={n} ({n * m} windows/evaluation): train step {1000 * t_step:.1f} ms, evaluation "
               f"no_grad {1000 * t_old:.1f} ms, inference_mode {1000 * t_new:.1f} ms "
@@ -198,7 +215,13 @@ def main() -> None:
     ap.add_argument("--groups", default=None, help="m values, comma-separated (default: demo 3, paper 2,3)")
     ap.add_argument("--eval-examples", default="4,8")
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (1: CPU time is a clean work measure)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1: CPU time is a clean work measure; "
+                    "0: torch's default)")
+    ap.add_argument("--model", default="tiny", help="model preset, e.g. pythia-160m with --seq-len 2049 on a GPU")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    ap.add_argument("--seq-len", type=int, default=128, help="window length of the shards built from the "
+                    "embedded data (context + 1)")
     ap.add_argument("--work", default=None, help="directory for (reused) shards; default a new temporary one")
     ap.add_argument("--micro", type=int, default=0, metavar="REPS",
                     help="instead of whole runs: REPS interleaved timings of a training step and an evaluation")
@@ -212,11 +235,13 @@ def main() -> None:
     ms = [int(x) for x in (args.groups or ("2,3" if paper else "3")).split(",")]
     for m in ms:
         if args.micro:
-            micro(m, shards_for(m, root), [int(x) for x in args.eval_examples.split(",")], args.micro, args.threads)
+            micro(m, shards_for(m, root, args.seq_len), [int(x) for x in args.eval_examples.split(",")], args.micro,
+                  args.model, device_train(args))
             continue
         delta = {2: 0.128, 3: 0.288}[m]
-        bench(m, shards_for(m, root), S, rounds, k, delta, [int(x) for x in args.eval_examples.split(",")],
-              [int(x) for x in args.seeds.split(",")], args.threads)
+        bench(m, shards_for(m, root, args.seq_len), S, rounds, k, delta,
+              [int(x) for x in args.eval_examples.split(",")], [int(x) for x in args.seeds.split(",")], args.model,
+              device_train(args))
 
 
 if __name__ == "__main__":

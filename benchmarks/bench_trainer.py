@@ -42,6 +42,10 @@ class ReplaySource:
     def next_batch(self, mixture=None, *, counts=None, batch_size=None) -> Batch:
         batch = self.batches[self.position % len(self.batches)]
         self.position += 1
+        if counts is not None:  # proxy training asks for per-group counts: relabel the replayed rows
+            counts = np.asarray(counts, dtype=np.int64)
+            return Batch(input_ids=batch.input_ids[: int(counts.sum())],
+                         groups=np.repeat(np.arange(len(counts)), counts))
         return batch
 
     def state_dict(self) -> dict[str, Any]:
@@ -89,17 +93,21 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--eval-repeats", type=int, default=5)
+    parser.add_argument("--proxy", type=int, default=0, metavar="STEPS",
+                        help="also time STEPS proxy-training steps of DoReMi (reference forward) and DoGE "
+                             "(per-group gradients, val_fraction 0.5) against as many plain steps")
     args = parser.parse_args()
 
     mc = ModelConfig.from_preset(args.preset, vocab_size=args.vocab)
     seq_len = args.seq_len or mc.context_length + 1
-    total = args.steps * (args.repeats + 1) + 10
+    total = args.steps * (args.repeats + 1) + 10 + 4 * args.proxy
     tc = TrainConfig(batch_size=args.batch_size, total_steps=total, device=args.device, threads=args.threads,
                      eval_examples=64, eval_batch_size=16)
     batches = make_batches(args.steps, args.batch_size, seq_len, args.vocab)
     eval_rng = np.random.default_rng(1)
     eval_sets = {"val": {g: eval_rng.integers(0, args.vocab, size=(64, seq_len)) for g in GROUPS}}
-    backend = ModelBackend(GROUPS, mc, tc, ReplaySource(batches, seq_len), eval_sets)
+    backend = ModelBackend(GROUPS, mc, tc, ReplaySource(batches, seq_len), eval_sets,
+                           val_source=ReplaySource(make_batches(4, args.batch_size, seq_len, args.vocab, seed=2), seq_len))
     device, autocast_dtype = backend.device, backend.autocast_dtype
 
     model = build_model(mc, device, seed=tc.seed)
@@ -152,6 +160,23 @@ def main() -> None:
             times.append(1000 * (time.perf_counter() - t0))
         eval_ms[n] = statistics.median(times)
 
+    proxy_ms = {}
+    if args.proxy:
+        backend.set_reference(backend.model_state())
+        uniform_rule = lambda signals: uniform  # noqa: E731  (the weights do not change the work done)
+        kinds = {"train": lambda: backend.train(args.proxy, uniform),
+                 "doremi": lambda: backend.proxy_train(args.proxy, uniform_rule, reference=True),
+                 "doge": lambda: backend.proxy_train(args.proxy, uniform_rule, alignment=True, val_fraction=0.5)}
+        backend.proxy_train(1, uniform_rule, reference=True)  # untimed warm-up of both proxy paths
+        backend.proxy_train(1, uniform_rule, alignment=True, val_fraction=0.5)
+        for _ in range(2):  # one timed pass of each kind, twice, interleaved; the faster pass is reported
+            for name, fn in kinds.items():
+                sync(device)
+                t0 = time.perf_counter()
+                fn()
+                sync(device)
+                proxy_ms.setdefault(name, []).append(1000 * (time.perf_counter() - t0) / args.proxy)
+
     ratio = statistics.median(ratios)
     print(f"device={device} threads={torch.get_num_threads()} preset={args.preset} vocab={args.vocab} "
           f"batch={args.batch_size}x{seq_len} steps/repeat={args.steps} repeats={args.repeats} "
@@ -166,7 +191,10 @@ def main() -> None:
           f"{1000 * args.batch_size * (seq_len - 1) / statistics.median(ours):.1f} ms")
     for n, ms in eval_ms.items():
         print(f"evaluate(max_examples={n:2d}) over {len(GROUPS)} groups: {ms:8.1f} ms per call")
-    print(json.dumps({"tokens_per_s_backend": statistics.median(ours), "tokens_per_s_plain": statistics.median(plain),
+    for name, ms in proxy_ms.items():
+        print(f"{name:6s} step: {min(ms):7.1f} ms (passes: {', '.join(f'{x:.1f}' for x in ms)}; "
+              f"x{min(ms) / min(proxy_ms['train']):.2f} of a training step)")
+    print(json.dumps({"proxy_ms": proxy_ms, "tokens_per_s_backend": statistics.median(ours), "tokens_per_s_plain": statistics.median(plain),
                       "ratio": ratio, "pair_ratios": ratios, "eval_ms": eval_ms, "device": str(device)}))
 
 

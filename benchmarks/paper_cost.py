@@ -8,19 +8,21 @@ how many optimizer steps each trains, and which kind of step (plain, DoReMi prox
 forward, DoGE with per-group gradients).  Runs shared between methods of one seed (the sweep of "X" and
 "aioli+X") are counted once, as the executors train them once.
 
-GPU time per step is estimated from FLOPs, since no GPU is available here: pythia-160m, batch 8 × 2048,
-training FLOPs/token = 6·(N_layers + N_head) + 6·L·T·d (Kaplan et al. 2020; input embedding lookup free),
-at a stated peak and model-FLOPs utilisation (MFU).  DoReMi's proxy steps add a reference forward
-(+1/3); DoGE's steps do a forward and backward over the batch split by group plus the validation part
-and a flattened-gradient product (×(1 + val_fraction) of a step, + the gradient copies, counted ×1.5).
+GPU time per step is measured: pythia-160m, batch 8 × 2048, bf16 autocast over fp32 weights, PyTorch's sdpa
+attention (flash-attn not installed), on one H200: 65.3 ms per training step (``scripts/gpu_check.sh``, step
+``trainer-160m``: 65.6 and 64.9 ms in two calls), a DoReMi proxy step (reference forward) ×1.39 of it and a
+DoGE proxy step (per-group gradients, val_fraction 0.5, m = 3) ×2.20.  ``--ms-per-step 0`` estimates the step
+from FLOPs instead (training FLOPs/token = 6·(N_layers + N_head) + 6·L·T·d, Kaplan et al. 2020; input
+embedding lookup free) at a stated peak and model-FLOPs utilisation (MFU; the H200 measurement is MFU 0.22
+of the 989 TFLOP/s datasheet peak), e.g. for another GPU.
 
 Columns: phases and trials per seed; ``max par`` = trials of the largest phase (the most GPUs a seed can
 use at once); ``1-trial phases``; ``GPU-h`` for all seeds (training + ``--per-trial-overhead-s`` per
 trial); ``wall`` for all seeds when every phase gets one GPU per trial and phases, methods and seeds run
 one after another, as ``run_experiment`` does.
 
-    .venv/bin/python benchmarks/paper_cost.py                     # H100/H200 bf16 989 TFLOP/s, MFU 0.30
-    .venv/bin/python benchmarks/paper_cost.py --peak-tflops 125 --mfu 0.35   # A10G (cluster.yaml default)
+    .venv/bin/python benchmarks/paper_cost.py                     # the step time measured on an H200
+    .venv/bin/python benchmarks/paper_cost.py --ms-per-step 0 --peak-tflops 125 --mfu 0.22   # A10G, estimated
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ N_BLOCKS = LAYERS * 12 * D * D          # attention 4d² + MLP 8d² per layer
 N_HEAD = D * VOCAB                      # untied output embedding
 FLOPS_PER_TOKEN = 6 * (N_BLOCKS + N_HEAD) + 6 * LAYERS * CTX * D
 FLOPS_PER_STEP = FLOPS_PER_TOKEN * BATCH * CTX
-STEP_COST = {"static": 1.0, "aioli": 1.0, "skill_it": 1.0, "doremi": 4 / 3, "doge": 1.5}
+#: measured on an H200 (scripts/gpu_check.sh, benchmarks/bench_trainer.py --proxy 10): ms per training step,
+#: and proxy steps relative to it
+MEASURED_MS_PER_STEP = 65.3
+STEP_COST = {"static": 1.0, "aioli": 1.0, "skill_it": 1.0, "doremi": 1.39, "doge": 2.20}
 
 
 @dataclass
@@ -110,17 +115,25 @@ def main() -> None:
     from raymix.experiment import ExperimentConfig, load_experiment_file
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ms-per-step", type=float, default=MEASURED_MS_PER_STEP,
+                    help="GPU time of one training step (default: measured on an H200); 0 = estimate from FLOPs "
+                         "with --peak-tflops and --mfu")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100/H200 SXM: 989)")
-    ap.add_argument("--mfu", type=float, default=0.30, help="model-FLOPs utilisation assumed")
+    ap.add_argument("--mfu", type=float, default=0.22, help="model-FLOPs utilisation assumed with --ms-per-step 0 "
+                    "(0.22: the H200 measurement)")
     ap.add_argument("--per-trial-overhead-s", type=float, default=60.0,
                     help="set-up + checkpoint per trial at paper scale (docs/SCALING.md)")
     ap.add_argument("--ms", default="2,3,7")
     args = ap.parse_args()
-    step_s = FLOPS_PER_STEP / (args.peak_tflops * 1e12 * args.mfu)
+    if args.ms_per_step > 0:
+        step_s = args.ms_per_step / 1000
+        source = f"measured {args.ms_per_step:.1f} ms/step (MFU {FLOPS_PER_STEP / step_s / 989e12:.2f} of 989 TFLOP/s)"
+    else:
+        step_s = FLOPS_PER_STEP / (args.peak_tflops * 1e12 * args.mfu)
+        source = f"at {args.peak_tflops:.0f} TFLOP/s x MFU {args.mfu:.2f}: {step_s * 1000:.1f} ms/step"
     print(f"pythia-160m: {(N_BLOCKS + N_HEAD) / 1e6:.1f}M non-embedding parameters incl. output head, "
-          f"{FLOPS_PER_TOKEN / 1e6:.0f} MFLOP/token, {FLOPS_PER_STEP / 1e12:.1f} TFLOP per step (8 x 2048); at "
-          f"{args.peak_tflops:.0f} TFLOP/s x MFU {args.mfu:.2f}: {step_s * 1000:.1f} ms/step, "
-          f"{BATCH * CTX / step_s / 1e3:.0f}k tokens/s")
+          f"{FLOPS_PER_TOKEN / 1e6:.0f} MFLOP/token, {FLOPS_PER_STEP / 1e12:.1f} TFLOP per step (8 x 2048); "
+          f"{source}, {BATCH * CTX / step_s / 1e3:.0f}k tokens/s")
     print(f"{'table':9s} {'m':>2s} {'seeds':>5s} {'phases':>6s} {'trials':>6s} {'max par':>7s} {'1-trial phases':>14s} "
           f"{'steps/seed':>11s} {'GPU-h':>7s} {'wall':>8s}")
     for m in [int(x) for x in args.ms.split(",")]:
