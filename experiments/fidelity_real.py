@@ -22,6 +22,8 @@ within the steps they run, so a truncated Aioli run has ⌈t/S·T⌉ rounds of �
 
     python -m experiments.fidelity_real --from runs/gh_c4-table2 --seed 0 --t 300 --window 50 \\
         --out experiments/results/gh_c4/fig3
+    # one figure over seeds, from each seed's --out folder:
+    python -m experiments.fidelity_real combine runs/fig3-s0 runs/fig3-s1 runs/fig3-s2 --out results/fig3
 """
 
 from __future__ import annotations
@@ -201,9 +203,116 @@ def plot(res: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several seeds' :func:`study` results as one Fig. 3: per method the mean ± standard error of sim(Ã, A*)
+    and of its Δ PPL vs stratified over seeds, and the Spearman correlation between sim and improvement over
+    every (method, seed) point of a method in Table 2 (the paper's claim: higher sim, larger improvement)."""
+    from scipy.stats import spearmanr
+
+    if not results:
+        raise DataError("nothing to combine: pass the --out folders of fidelity_real runs (one per seed)")
+    seeds = [r["seed"] for r in results]
+    if len(set(seeds)) != len(seeds):
+        raise DataError(f"combine needs one result per seed; got seeds {seeds}")
+    keys = {(r["t"], r["window"], r["S"], tuple(r["groups"])) for r in results}
+    if len(keys) != 1:
+        raise DataError(f"results differ in (t, window, S, groups): {sorted(keys)}; combine like with like")
+
+    def mean_se(x: list[float]) -> tuple[float, float]:
+        a = np.asarray(x, dtype=float)
+        return float(a.mean()), float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan")
+
+    methods: dict[str, Any] = {}
+    points = []
+    for name in results[0]["methods"]:
+        sims = [r["methods"][name]["sim"] for r in results if name in r["methods"]]
+        deltas = [r["improvement_vs_stratified"][name] for r in results
+                  if name in r["methods"] and name in r["improvement_vs_stratified"]]
+        methods[name] = {"sim": sims, "sim_mean_se": mean_se(sims), "delta_ppl": deltas,
+                         "delta_mean_se": mean_se(deltas) if deltas else None}
+        points += [(r["methods"][name]["sim"], -r["improvement_vs_stratified"][name], name, r["seed"])
+                   for r in results if name in r["methods"] and name in r["improvement_vs_stratified"]]
+    rho = spearmanr([x for x, *_ in points], [y for _, y, *_ in points]) if len(points) > 2 else None
+    fits = [r["dynamic_law_fit"] for r in results]
+    t, window, S, groups = next(iter(keys))
+    return {"seeds": seeds, "t": t, "window": window, "S": S, "groups": list(groups), "methods": methods,
+            "points": points, "spearman_sim_vs_improvement": None if rho is None else
+            {"rho": float(rho.statistic), "p": float(rho.pvalue), "n": len(points)},
+            "dynamic_law_fit": {"mse": mean_se([f["mse"] for f in fits]), "r2": mean_se([f["r2"] for f in fits]),
+                                "n_fits": int(sum(f["n_fits"] for f in fits)),
+                                "n_runs": int(sum(f["n_runs"] for f in fits))}}
+
+
+def combined_markdown(c: dict[str, Any]) -> str:
+    def fmt(ms: tuple[float, float] | None, spec: str = "+.3f") -> str:
+        return "–" if ms is None else f"{ms[0]:{spec}} ± {ms[1]:.3f}"
+
+    lines = [f"# Fig. 3 on real data over seeds {', '.join(map(str, c['seeds']))}: sim(Ã, A*) at t = {c['t']} of "
+             f"S = {c['S']} (sweep window {c['window']} steps, groups {', '.join(c['groups'])})", "",
+             "Mean ± standard error over seeds.", "",
+             "| method | sim(Ã, A*) | per seed | Δ avg test PPL vs stratified (Table 2, same seeds) | per seed |",
+             "|---|---|---|---|---|"]
+    for name, d in c["methods"].items():
+        lines.append(f"| {name} | {fmt(d['sim_mean_se'], '.3f')} | {', '.join(f'{x:.3f}' for x in d['sim'])} | "
+                     f"{fmt(d['delta_mean_se']) if d['delta_mean_se'] else '– (not in Table 2)'} | "
+                     f"{', '.join(f'{x:+.2f}' for x in d['delta_ppl']) or '–'} |")
+    rho = c["spearman_sim_vs_improvement"]
+    f = c["dynamic_law_fit"]
+    lines += ["", "Spearman correlation of sim(Ã, A*) with the improvement over stratified, over every (method, "
+              "seed) point of a Table 2 method: " + ("too few points" if rho is None else
+                                                    f"ρ = {rho['rho']:+.2f} (p = {rho['p']:.2f}, n = {rho['n']})")
+              + ".", "",
+              f"Table 5 (dynamic row): linear dynamic law fitted at each method's checkpoint, {f['n_fits']} fits over "
+              f"{f['n_runs']} children: MSE {f['mse'][0]:.2e} ± {f['mse'][1]:.1e}, R² {f['r2'][0]:.3f} ± "
+              f"{f['r2'][1]:.3f} (mean ± SE over seeds)."]
+    return "\n".join(lines)
+
+
+def combined_plot(c: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    for i, name in enumerate(dict.fromkeys(n for *_, n, _ in c["points"])):
+        pts = [(x, y) for x, y, n, _ in c["points"] if n == name]
+        ax.plot([x for x, _ in pts], [y for _, y in pts], "o", color=f"C{i}", label=name)
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xlabel("sim(Ã, A*)")
+    ax.set_ylabel("improvement over stratified (avg test PPL)")
+    ax.set_title(f"Fig. 3 analog (t={c['t']}, seeds {', '.join(map(str, c['seeds']))})")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main_combine(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m experiments.fidelity_real combine",
+                                 description="one Fig. 3 over several seeds' fidelity_real --out folders")
+    ap.add_argument("folders", nargs="+", help="fidelity_real --out folders, one per seed (each with fig3.json)")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    missing = [f for f in args.folders if not (Path(f) / "fig3.json").is_file()]
+    if missing:
+        raise DataError(f"no fig3.json in {missing}: run experiments.fidelity_real for that seed first")
+    c = combine([json.loads((Path(f) / "fig3.json").read_text()) for f in args.folders])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "fig3-seeds.json").write_text(json.dumps(c, indent=1, default=float))
+    (out / "fig3-seeds.md").write_text(combined_markdown(c) + "\n")
+    combined_plot(c, out / "fig3-seeds.png")
+    print(combined_markdown(c))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv_given = argv is not None
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["combine"]:
+        return main_combine(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--from", dest="source", required=True, help="a finished Table 2 results folder (cpu_scale)")
     ap.add_argument("--seed", type=int, default=0)

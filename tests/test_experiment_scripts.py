@@ -102,3 +102,42 @@ def test_a_variant_reuses_the_main_tables_stratified_runs(tmp_path):
     assert result_path(variant.out, "stratified", 1).read_text() == result_path(tmp_path / "main", "stratified", 1).read_text()
     longer = ExperimentConfig(out=str(tmp_path / "longer"), **{**base, "total_steps": 3000})
     assert cpu_scale.reuse_results(longer, tmp_path / "main") == []  # another S: not the same run
+
+
+def _fig3_seed(seed: int, sims: dict[str, float], deltas: dict[str, float], t: int = 300) -> dict:
+    fit = {"mse": 1e-4 * (seed + 1), "r2": 0.9 + 0.01 * seed, "n_fits": len(sims), "n_runs": 9 * len(sims)}
+    return {"seed": seed, "t": t, "window": 50, "S": 1000, "groups": ["a", "b"],
+            "methods": {k: {"sim": v} for k, v in sims.items()}, "improvement_vs_stratified": deltas,
+            "dynamic_law_fit": fit}
+
+
+def test_fig3_seeds_combine_into_means_and_a_rank_correlation(tmp_path, capsys):
+    from experiments import fidelity_real
+    from raymix.errors import DataError
+
+    # sim and improvement (−Δ) rise together on every seed: ρ = +1; aioli_diagonal is not a Table 2 method
+    runs = [_fig3_seed(s, {"aioli": 0.9 + s / 100, "doge": 0.2 + s / 100, "skill_it": -0.5 + s / 100,
+                           "aioli_diagonal": 0.5},
+                       {"aioli": -2.0 - s, "doge": 1.0 - s / 10, "skill_it": 10.0 - s}) for s in (0, 1, 2)]
+    for s, r in enumerate(runs):
+        (tmp_path / f"s{s}").mkdir()
+        (tmp_path / f"s{s}" / "fig3.json").write_text(__import__("json").dumps(r))
+    assert fidelity_real.main(["combine", *(str(tmp_path / f"s{s}") for s in range(3)),
+                               "--out", str(tmp_path / "all")]) == 0
+    c = fidelity_real.combine(runs)
+    assert c["methods"]["aioli"]["sim_mean_se"][0] == pytest.approx(0.91)
+    assert c["methods"]["aioli"]["sim_mean_se"][1] == pytest.approx(0.01 / np.sqrt(3))  # std 0.01, 3 seeds
+    assert c["methods"]["aioli"]["delta_mean_se"][0] == pytest.approx(-3.0)
+    assert c["methods"]["aioli_diagonal"]["delta_mean_se"] is None
+    rho = c["spearman_sim_vs_improvement"]
+    assert rho["n"] == 9 and rho["rho"] == pytest.approx(1.0)  # diagonal points left out: it has no Table 2 improvement
+    assert c["dynamic_law_fit"]["r2"][0] == pytest.approx(0.91) and c["dynamic_law_fit"]["n_runs"] == 108
+    md = (tmp_path / "all" / "fig3-seeds.md").read_text()
+    assert "| aioli | 0.910 ± 0.006 |" in md and "ρ = +" in md and "not in Table 2" in md
+    assert (tmp_path / "all" / "fig3-seeds.png").stat().st_size > 1000
+    with pytest.raises(DataError, match="one result per seed"):
+        fidelity_real.combine([runs[0], runs[0]])
+    with pytest.raises(DataError, match="differ in"):
+        fidelity_real.combine([runs[0], _fig3_seed(1, {"aioli": 0.1}, {"aioli": 0.0}, t=200)])
+    with pytest.raises(DataError, match="no fig3.json"):
+        fidelity_real.main(["combine", str(tmp_path), "--out", str(tmp_path / "x")])

@@ -1,0 +1,186 @@
+"""What the methods' plans and policies hand on, checked field by field: PBT's population and hand-off,
+its explore step, Skill-It's rounds and reports, and the configuration checks at their boundaries.
+
+Each test here kills mutants that survived `mutmut run "raymix.methods*"` (docs/TESTING.md): behaviours no
+other test pinned down, such as a plan passing its own seed, evaluation size or population settings on.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from raymix.errors import ConfigError
+from raymix.methods import MixingProblem, get_method
+from raymix.methods.policies import SkillItConfig, SkillItPolicy
+from raymix.methods.population import PBTConfig
+from raymix.methods.runs import RoundReport, RunResult
+from raymix.methods.schedules import Population, perturb_mixture
+from raymix.sim import SimBackend
+from raymix.simplex import default_cover
+
+GROUPS = ("a", "b", "c")
+
+
+# ------------------------------------------------------------------------------------------- config bounds
+@pytest.mark.parametrize("cls, key, good, bad", [
+    (Population, "interval_rounds", 1, 0),
+    (Population, "quantile", 0.5, 0.0),
+    (Population, "quantile", 0.5, 0.51),
+    (Population, "factors", (1e-9,), (0.0,)),
+    (Population, "factors", (1.0,), ()),
+    (Population, "resample_probability", 0.0, -0.01),
+    (Population, "resample_probability", 1.0, 1.01),
+    (PBTConfig, "population", 2, 1),
+    (PBTConfig, "quantile", 0.5, 0.6),
+    (SkillItConfig, "rounds", 1, 0),
+    (SkillItConfig, "eta", 0.0, -0.1),
+    (SkillItConfig, "window", 1, 0),
+])
+def test_configs_take_the_boundary_and_refuse_the_next_value(cls, key, good, bad):
+    assert getattr(cls(**{key: good}), key) == good
+    with pytest.raises(ConfigError, match=rf"{key}\b.*{re.escape(repr(bad)) if bad != () else ''}"):
+        cls(**{key: bad})
+
+
+def test_pbt_interval_must_leave_a_round_to_act_on():
+    assert PBTConfig(rounds=2, interval_rounds=1).rounds == 2
+    with pytest.raises(ConfigError, match=r"rounds must be >= 2 .*got 1"):
+        PBTConfig(rounds=1, interval_rounds=0)
+    assert PBTConfig(rounds=3, interval_rounds=2).interval_rounds == 2
+    with pytest.raises(ConfigError, match=r"interval_rounds \(3\) must be < rounds \(3\)"):
+        PBTConfig(rounds=3, interval_rounds=3)
+
+
+# ------------------------------------------------------------------------------------------ PBT's explore
+def test_explore_multiplies_each_share_by_one_of_the_factors():
+    rng = np.random.default_rng(0)
+    p = np.array([0.2, 0.3, 0.5])
+    for _ in range(50):
+        q = Population(factors=(1.0, 4.0), resample_probability=0.0, min_share=0.0).explore(p, rng)
+        ratio = q / p
+        # two distinct ratios (never one: a common factor would be undone), exactly 4 apart
+        levels = np.unique(np.round(ratio / ratio.min(), 9))
+        np.testing.assert_allclose(levels, [1.0, 4.0])
+        assert q.sum() == pytest.approx(1.0)
+
+
+def test_explore_resamples_with_its_probability_and_floors_every_share():
+    rng = np.random.default_rng(1)
+    p = np.array([0.2, 0.3, 0.5])
+    always = [Population(factors=(1.0, 4.0), resample_probability=1.0, min_share=0.0).explore(p, rng)
+              for _ in range(20)]
+    # a Dirichlet(1) draw is not p scaled by two levels
+    assert all(np.unique(np.round(q / p / (q / p).min(), 6)).size == 3 for q in always)
+    floored = Population(factors=(1e-6, 1.0), resample_probability=0.0, min_share=0.2).explore(p, rng)
+    assert floored.min() == pytest.approx(0.2) and floored.sum() == pytest.approx(1.0)
+    # one factor: nothing to perturb with, p comes back (no attempt to find a different factor)
+    np.testing.assert_allclose(perturb_mixture(p, rng, factors=(1.0,), resample_probability=0.0), p)
+
+
+def test_perturb_defaults_are_the_pbt_defaults():
+    import inspect
+
+    params = inspect.signature(perturb_mixture).parameters
+    cfg = PBTConfig()
+    for key in ("factors", "resample_probability", "min_share"):
+        assert params[key].default == getattr(cfg, key), key
+
+
+def test_exploit_pairs_take_the_quantile_of_the_population_at_most_half():
+    rng = np.random.default_rng(0)
+    scores = {f"m{i}": float(i) for i in range(5)}  # m0 best … m4 worst
+    pairs = Population(quantile=0.5).exploit_pairs(scores, rng)
+    assert sorted(b for b, _ in pairs) == ["m3", "m4"] and {t for _, t in pairs} <= {"m0", "m1"}
+    assert len(Population(quantile=0.25).exploit_pairs({f"m{i}": float(i) for i in range(4)}, rng)) == 1
+
+
+# --------------------------------------------------------------------------------------------- PBT's plan
+def _report(step: int, p) -> RoundReport:
+    return RoundReport(step=step, mixture=[float(x) for x in p], train_loss=[1.0] * len(p), val_loss=[1.0] * len(p))
+
+
+def _finished(spec, val: float, last_p=None) -> RunResult:
+    p = spec.tags["mixture"]
+    hist = [_report(spec.steps // 2, p), _report(spec.steps, p if last_p is None else last_p)]
+    return RunResult(spec=spec, groups=GROUPS, val_loss=[val] * 3, test_loss=[val] * 3, history=hist)
+
+
+def test_pbt_plan_hands_its_settings_to_the_population_and_runs():
+    cfg = {"population": 4, "rounds": 20, "interval_rounds": 10, "quantile": 0.5, "factors": (0.5, 2.0),
+           "resample_probability": 0.1, "min_share": 0.05, "eval_examples": 5}
+    problem = MixingProblem(groups=GROUPS, total_steps=100, seed=7, setting="restricted")
+    phase = next(get_method("pbt", cfg).plan(problem))
+    assert phase.name == "pbt" and [r.steps for r in phase.runs] == [5] * 4  # S/20 in the restricted setting
+    np.testing.assert_allclose([r.tags["mixture"] for r in phase.runs], default_cover(3, 4, seed=7))
+    assert all(r.policy_config["eval_examples"] == 5 for r in phase.runs)
+    pop = phase.population
+    # rounds are capped by the 5 steps; the interval by the rounds − 1 that leave a round to act on
+    assert pop.interval_rounds == 4
+    assert (pop.quantile, tuple(pop.factors), pop.resample_probability, pop.min_share, pop.seed) == \
+        (0.5, (0.5, 2.0), 0.1, 0.05, 7)
+    other = next(get_method("pbt", cfg).plan(MixingProblem(groups=GROUPS, total_steps=100, seed=8,
+                                                           setting="restricted")))
+    assert not np.allclose([r.tags["mixture"] for r in other.runs], [r.tags["mixture"] for r in phase.runs])
+    tiny = next(get_method("pbt", {"population": 2}).plan(MixingProblem(groups=GROUPS, total_steps=10, seed=0,
+                                                                         setting="restricted")))
+    assert [r.steps for r in tiny.runs] == [1, 1] and tiny.population.interval_rounds == 1
+    big = next(get_method("pbt", {"population": 2}).plan(MixingProblem(groups=GROUPS, total_steps=1000, seed=0,
+                                                                        setting="restricted")))
+    assert [r.steps for r in big.runs] == [50, 50]
+
+
+def test_aioli_plus_pbt_starts_from_the_best_members_last_mixture():
+    problem = MixingProblem(groups=GROUPS, total_steps=1000, seed=0, setting="restricted", with_aioli=True)
+    plan = get_method("pbt", {"population": 3}).plan(problem)
+    phase = next(plan)
+    last = [0.6, 0.3, 0.1]  # the best member was exploited: its last p is not the p it started on
+    results = [_finished(s, v, last if v == 1.0 else None) for s, v in zip(phase.runs, (3.0, 1.0, 2.0))]
+    truncated = plan.send(results)
+    # no run trained on p_last: Aioli+PBT first trains a truncated trial there, as long as the members ran
+    assert truncated.name == "truncated" and truncated.runs[0].steps == phase.runs[1].steps == 50
+    np.testing.assert_allclose(truncated.runs[0].tags["mixture"], last)
+
+
+# ------------------------------------------------------------------------------------- Skill-It's rounds
+class _Spy:
+    """A backend wrapper recording every evaluate() and train() call and what it returned."""
+
+    def __init__(self, inner: SimBackend) -> None:
+        self.inner, self.evals, self.trains = inner, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def evaluate(self, split="val", *, max_examples=None):
+        out = self.inner.evaluate(split, max_examples=max_examples)
+        self.evals.append((split, max_examples, out))
+        return out
+
+    def train(self, steps, mixture=None, *, counts=None):
+        stats = self.inner.train(steps, mixture, counts=counts)
+        self.trains.append((steps, np.asarray(mixture), stats))
+        return stats
+
+
+def test_skill_it_rounds_start_where_the_run_is_and_report_their_signal():
+    sim = SimBackend.from_preset("three_group", total_steps=1000)
+    sim.train(100, mixture=np.full(3, 1 / 3))  # the policy takes over a run at step 100 (a resumed trial)
+    graph = np.array([[1.0, 0.2, 0.0], [0.0, 1.0, 0.3], [0.1, 0.0, 1.0]])
+    policy = SkillItPolicy(SkillItConfig(graph=graph.tolist(), rounds=4, eta=0.2, window=3, eval_examples=5),
+                           sim.groups, 1000)
+    spy = _Spy(sim)
+    reports = []
+    while sim.step < 1000:
+        reports.append(policy.run_round(spy))
+    assert [r.step for r in reports] == [325, 550, 775, 1000] and policy.round == 4
+    assert [(s, n) for s, n, _ in spy.evals] == [("val", 5)] * 4
+    for r, (_, _, val), (_, p, stats) in zip(reports, spy.evals, spy.trains, strict=True):
+        np.testing.assert_allclose(r.val_loss, val)
+        np.testing.assert_allclose(r.mixture, p)
+        np.testing.assert_allclose(r.train_loss, stats.group_train_loss)
+        np.testing.assert_allclose(r.interactions, graph * np.asarray(val)[:, None])  # A^t = L^t_i·A^SG_ij
+    assert policy.summary()["mixture"] == reports[-1].mixture
+    np.testing.assert_allclose(policy.summary()["average_mixture"], np.mean([r.mixture for r in reports], axis=0))
