@@ -184,3 +184,10 @@ def test_skill_it_rounds_start_where_the_run_is_and_report_their_signal():
         np.testing.assert_allclose(r.interactions, graph * np.asarray(val)[:, None])  # A^t = L^t_i·A^SG_ij
     assert policy.summary()["mixture"] == reports[-1].mixture
     np.testing.assert_allclose(policy.summary()["average_mixture"], np.mean([r.mixture for r in reports], axis=0))
+
+
+@pytest.mark.parametrize("name", ["grid_search", "grid_search_asha", "dml", "dml_asha", "regmix", "regmix_asha"])
+def test_sweeps_plan_as_many_runs_as_configured(name):
+    # (mutation testing: the cover's size dropped, i.e. the default 10 whatever `runs` says, survived)
+    phase = next(get_method(name, {"runs": 6}).plan(MixingProblem(groups=GROUPS, total_steps=100, seed=0)))
+    assert len(phase.runs) == 6 and len({tuple(r.tags["mixture"]) for r in phase.runs}) == 6
