@@ -191,3 +191,86 @@ def test_sweeps_plan_as_many_runs_as_configured(name):
     # (mutation testing: the cover's size dropped, i.e. the default 10 whatever `runs` says, survived)
     phase = next(get_method(name, {"runs": 6}).plan(MixingProblem(groups=GROUPS, total_steps=100, seed=0)))
     assert len(phase.runs) == 6 and len({tuple(r.tags["mixture"]) for r in phase.runs}) == 6
+
+
+@pytest.mark.parametrize("key, good, bad", [("min_share", 0.0, -0.01), ("min_share", 0.49, 0.5)])
+def test_population_min_share_bounds(key, good, bad):
+    assert getattr(Population(**{key: good}), key) == good
+    with pytest.raises(ConfigError, match=rf"^{key}\b.*{re.escape(repr(bad))}"):
+        Population(**{key: bad})
+
+
+@pytest.mark.parametrize("change", [{"interval_rounds": 0}, {"factors": (0.0,)}, {"resample_probability": 1.5},
+                                    {"min_share": 0.5}])
+def test_pbt_config_checks_its_population_settings(change):
+    with pytest.raises(ConfigError, match=next(iter(change))):
+        PBTConfig(rounds=4, **change)
+
+
+class _Member:
+    """A stand-in RunDriver: ``rounds`` rounds, each reporting its p and a fixed validation loss."""
+
+    def __init__(self, name: str, loss: float, p, rounds: int) -> None:
+        self.name, self.loss, self.p, self.total, self.history = name, loss, list(p), rounds, []
+
+    @property
+    def done(self) -> bool:
+        return len(self.history) >= self.total
+
+    def round(self) -> None:
+        self.history.append(RoundReport(step=len(self.history) + 1, mixture=list(self.p), train_loss=[0.0],
+                                        val_loss=[self.loss]))
+
+
+@pytest.mark.parametrize("max_rounds", [5, 6])
+def test_run_population_exploits_between_intervals_from_the_donors_last_p(max_rounds):
+    """Exploit every ``interval_rounds`` rounds until ``max_rounds`` rounds are done, never after them (the
+    members here could train longer: the round budget alone must stop the exploits)."""
+    from raymix.methods.schedules import run_population
+
+    events = []
+
+    def exploit(member, donor, p):
+        events.append((member.name, donor.name, len(donor.history), p))
+        new = _Member(member.name, member.loss, p, member.total)
+        new.history = list(member.history)
+        return new
+
+    members = {f"m{i}": _Member(f"m{i}", float(i), np.eye(3)[i % 3], 8) for i in range(4)}
+    members["m0"].p = [0.5, 0.3, 0.2]  # the donor moves its p after its first round: the last p must be used
+    members["m0"].history.append(RoundReport(step=0, mixture=[1.0, 0.0, 0.0], train_loss=[0.0], val_loss=[0.0]))
+    members["m0"].total = 9
+    pop = Population(interval_rounds=2, quantile=0.25, factors=(1.0,), resample_probability=0.0, min_share=0.0)
+    out = run_population(members, pop, max_rounds=max_rounds, exploit=exploit)
+    # exploit after rounds 2 and 4, not once the budget is reached; the worst member (m3) copies the best (m0)
+    assert [(m, d, n) for m, d, n, _ in events] == [("m3", "m0", 3), ("m3", "m0", 5)]
+    for *_, p in events:
+        np.testing.assert_allclose(p, [0.5, 0.3, 0.2])
+    assert all(r.done for r in out.values()) and out["m3"].p == [0.5, 0.3, 0.2]
+
+
+def test_stick_breaking_clips_u_into_the_unit_cube():
+    from raymix.methods.optuna_search import stick_breaking
+
+    np.testing.assert_allclose(stick_breaking([0.5]), [0.5, 0.5])
+    np.testing.assert_allclose(stick_breaking([1.7]), [1.0, 0.0])
+    np.testing.assert_allclose(stick_breaking([-0.4]), [0.0, 1.0])
+    np.testing.assert_allclose(stick_breaking([1.0, 0.3]), [1.0, 0.0, 0.0])
+
+
+def test_aioli_state_keeps_the_column_sums_of_past_rounds():
+    # (mutation testing: the diagnostics' key renamed in state_dict or load_state_dict survived; a resumed
+    # run then reported sign agreement over its own rounds only)
+    import copy
+
+    from raymix.methods.policies import AioliConfig, AioliPolicy
+
+    sim = SimBackend.from_preset("three_group", total_steps=600)
+    cfg = AioliConfig(rounds=6, sweeps=2, delta=0.288)
+    policy = AioliPolicy(cfg, sim.groups, 600, seed=0)
+    for _ in range(2):
+        policy.run_round(sim)
+    resumed = AioliPolicy(cfg, sim.groups, 600, seed=1)
+    resumed.load_state_dict(copy.deepcopy(policy.state_dict()))
+    assert len(policy.colsums) == 2 and resumed.colsums == policy.colsums
+    assert resumed.summary() == policy.summary()
