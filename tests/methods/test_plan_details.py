@@ -212,13 +212,15 @@ class _Member:
 
     def __init__(self, name: str, loss: float, p, rounds: int) -> None:
         self.name, self.loss, self.p, self.total, self.history = name, loss, list(p), rounds, []
+        self.schedule: list[list[float]] | None = None
 
     @property
     def done(self) -> bool:
         return len(self.history) >= self.total
 
     def round(self) -> None:
-        self.history.append(RoundReport(step=len(self.history) + 1, mixture=list(self.p), train_loss=[0.0],
+        p = self.schedule[len(self.history) % 2] if self.schedule else self.p
+        self.history.append(RoundReport(step=len(self.history) + 1, mixture=list(p), train_loss=[0.0],
                                         val_loss=[self.loss]))
 
 
@@ -231,22 +233,24 @@ def test_run_population_exploits_between_intervals_from_the_donors_last_p(max_ro
     events = []
 
     def exploit(member, donor, p):
-        events.append((member.name, donor.name, len(donor.history), p))
+        assert donor.history[-1].mixture != donor.history[-2].mixture
+        events.append((member.name, donor.name, len(donor.history), p, donor.history[-1].mixture))
         new = _Member(member.name, member.loss, p, member.total)
         new.history = list(member.history)
         return new
 
     members = {f"m{i}": _Member(f"m{i}", float(i), np.eye(3)[i % 3], 8) for i in range(4)}
-    members["m0"].p = [0.5, 0.3, 0.2]  # the donor moves its p after its first round: the last p must be used
+    # the donor reports a different p every round (as a member exploited itself would): explore from its last
+    members["m0"].schedule = [[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]]
     members["m0"].history.append(RoundReport(step=0, mixture=[1.0, 0.0, 0.0], train_loss=[0.0], val_loss=[0.0]))
     members["m0"].total = 9
     pop = Population(interval_rounds=2, quantile=0.25, factors=(1.0,), resample_probability=0.0, min_share=0.0)
     out = run_population(members, pop, max_rounds=max_rounds, exploit=exploit)
     # exploit after rounds 2 and 4, not once the budget is reached; the worst member (m3) copies the best (m0)
-    assert [(m, d, n) for m, d, n, _ in events] == [("m3", "m0", 3), ("m3", "m0", 5)]
-    for *_, p in events:
-        np.testing.assert_allclose(p, [0.5, 0.3, 0.2])
-    assert all(r.done for r in out.values()) and out["m3"].p == [0.5, 0.3, 0.2]
+    assert [(m, d, n) for m, d, n, *_ in events] == [("m3", "m0", 3), ("m3", "m0", 5)]
+    for *_, p, last in events:
+        np.testing.assert_allclose(p, last)  # one factor, no resampling, no floor: explore returns its input
+    assert all(r.done for r in out.values()) and out["m3"].p == events[-1][3]
 
 
 def test_stick_breaking_clips_u_into_the_unit_cube():
@@ -256,6 +260,7 @@ def test_stick_breaking_clips_u_into_the_unit_cube():
     np.testing.assert_allclose(stick_breaking([1.7]), [1.0, 0.0])
     np.testing.assert_allclose(stick_breaking([-0.4]), [0.0, 1.0])
     np.testing.assert_allclose(stick_breaking([1.0, 0.3]), [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(stick_breaking([1.7, 0.3]), [1.0, 0.0, 0.0])  # unclipped: a NaN break
 
 
 def test_aioli_state_keeps_the_column_sums_of_past_rounds():
@@ -274,3 +279,93 @@ def test_aioli_state_keeps_the_column_sums_of_past_rounds():
     resumed.load_state_dict(copy.deepcopy(policy.state_dict()))
     assert len(policy.colsums) == 2 and resumed.colsums == policy.colsums
     assert resumed.summary() == policy.summary()
+
+
+def test_aioli_state_without_diagnostics_loads():
+    # a checkpoint written before the diagnostics existed has no "colsums": it loads with none recorded
+    import copy
+
+    from raymix.methods.policies import AioliConfig, AioliPolicy
+
+    sim = SimBackend.from_preset("three_group", total_steps=600)
+    policy = AioliPolicy(AioliConfig(rounds=6, sweeps=2, delta=0.288), sim.groups, 600, seed=0)
+    policy.run_round(sim)
+    old = copy.deepcopy(policy.state_dict())
+    del old["colsums"]
+    fresh = AioliPolicy(AioliConfig(rounds=6, sweeps=2, delta=0.288), sim.groups, 600, seed=0)
+    fresh.load_state_dict(old)
+    assert fresh.colsums == [] and fresh.round == 1
+
+
+def test_aioli_warns_once_with_the_range_p_can_reach():
+    import warnings
+
+    from raymix.errors import RaymixWarning
+    from raymix.estimators.normalization import reachable_range
+    from raymix.methods.policies import AioliConfig, AioliPolicy
+
+    def run(**cfg) -> list[str]:
+        sim = SimBackend.from_preset("three_group", total_steps=600)
+        policy = AioliPolicy(AioliConfig(rounds=6, sweeps=2, delta=0.288, **cfg), sim.groups, 600, seed=0)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            policy.run_round(sim)
+            policy.run_round(sim)
+        return [str(w.message) for w in seen if issubclass(w.category, RaymixWarning) and "reach" in str(w.message)]
+
+    (msg,) = run(ema=0.1, eta=0.3)  # once, not every round
+    lo, hi = reachable_range(np.full(3, 1 / 3), 0.3, "shift_sum", gamma=0.1)
+    assert f"[{np.round(lo, 3).tolist()}, {np.round(hi, 3).tolist()}]" in msg and "e^η = 1.350" in msg
+    assert msg.endswith("use ema=None or another normalization for a wider range")
+    assert run(ema=0.1, eta=0.3, normalization="abs_sum") == [] and run(eta=0.3) == []
+
+
+@pytest.mark.parametrize("p, expected", [
+    ([0.02, 0.03, 0.95], [0.1, 0.1, 0.8]),                    # two groups lifted to the floor at once
+    ([0.02, 0.09, 0.89], [0.1, 0.1, 0.8]),                    # lifting one pushes a second under: both floored
+    ([0.02, 0.18, 0.80], [0.1, 0.18 / 0.98 * 0.9, 0.8 / 0.98 * 0.9]),  # the rest share 1 − floor pro rata
+])
+def test_explore_floor_is_water_filling(p, expected):
+    q = perturb_mixture(np.array(p), np.random.default_rng(0), factors=(1.0,), resample_probability=0.0,
+                        min_share=0.1)
+    np.testing.assert_allclose(q, expected, atol=1e-12)
+
+
+def test_optuna_search_plans_its_runs_in_batches_of_the_configured_length():
+    from raymix.methods.base import run_method
+    from raymix.methods.driver import BackendSpec, LocalExecutor
+
+    for name, prefix in (("optuna", "optuna-"), ("optuna_asha", "optuna-asha-")):
+        seen: list = []
+
+        class Recording(LocalExecutor):
+            def run_phase(self, phase, problem, seen=seen):
+                seen.append(phase)
+                return super().run_phase(phase, problem)
+
+        ex = Recording(BackendSpec(kind="sim", scenario="three_group"))
+        problem = MixingProblem(groups=("arxiv", "books", "stackexchange"), total_steps=200, seed=0)
+        run_method(get_method(name, {"runs": 5, "batch": 2, "steps": 7}), problem, ex)
+        sweeps = [ph for ph in seen if ph.name.startswith(prefix)]
+        assert [len(ph.runs) for ph in sweeps] == [2, 2, 1], name  # 5 trials: the last batch holds one
+        assert [ph.name for ph in sweeps] == [f"{prefix}00", f"{prefix}01", f"{prefix}02"]
+        assert all(r.steps == 7 for ph in sweeps for r in ph.runs)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "gp"])
+def test_optuna_samplers_are_seeded_by_the_problem(sampler):
+    pytest.importorskip("optuna")
+    from raymix.methods.optuna_search import simplex_study
+
+    def first_trials(seed):
+        study = simplex_study(seed, 6, sampler)
+        out = []
+        for _ in range(3):
+            t = study.ask()
+            out.append(t.suggest_float("u0", 0.0, 1.0))
+            study.tell(t, out[-1])
+        return out, type(study.sampler).__name__, study.direction.name
+
+    a, kind, direction = first_trials(1)
+    assert a == first_trials(1)[0] and a != first_trials(2)[0]
+    assert kind == {"tpe": "TPESampler", "gp": "GPSampler"}[sampler] and direction == "MINIMIZE"
