@@ -322,7 +322,7 @@ def test_aioli_warns_once_with_the_range_p_can_reach():
 
 @pytest.mark.parametrize("p, expected", [
     ([0.02, 0.03, 0.95], [0.1, 0.1, 0.8]),                    # two groups lifted to the floor at once
-    ([0.02, 0.09, 0.89], [0.1, 0.1, 0.8]),                    # lifting one pushes a second under: both floored
+    ([0.02, 0.105, 0.875], [0.1, 0.1, 0.8]),                  # lifting one pushes a second under: both floored
     ([0.02, 0.18, 0.80], [0.1, 0.18 / 0.98 * 0.9, 0.8 / 0.98 * 0.9]),  # the rest share 1 − floor pro rata
 ])
 def test_explore_floor_is_water_filling(p, expected):
