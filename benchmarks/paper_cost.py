@@ -127,7 +127,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.ms_per_step > 0:
         step_s = args.ms_per_step / 1000
-        source = f"measured {args.ms_per_step:.1f} ms/step (MFU {FLOPS_PER_STEP / step_s / 989e12:.2f} of 989 TFLOP/s)"
+        source = (f"measured {args.ms_per_step:.1f} ms/step (MFU {FLOPS_PER_STEP / step_s / (args.peak_tflops * 1e12):.2f} "
+                  f"of {args.peak_tflops:.0f} TFLOP/s)")
     else:
         step_s = FLOPS_PER_STEP / (args.peak_tflops * 1e12 * args.mfu)
         source = f"at {args.peak_tflops:.0f} TFLOP/s x MFU {args.mfu:.2f}: {step_s * 1000:.1f} ms/step"

@@ -209,6 +209,8 @@ def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
     every (method, seed) point of a method in Table 2 (the paper's claim: higher sim, larger improvement)."""
     from scipy.stats import spearmanr
 
+    from raymix.report import mean_and_se
+
     if not results:
         raise DataError("nothing to combine: pass the --out folders of fidelity_real runs (one per seed)")
     seeds = [r["seed"] for r in results]
@@ -218,18 +220,14 @@ def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
     if len(keys) != 1:
         raise DataError(f"results differ in (t, window, S, groups): {sorted(keys)}; combine like with like")
 
-    def mean_se(x: list[float]) -> tuple[float, float]:
-        a = np.asarray(x, dtype=float)
-        return float(a.mean()), float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan")
-
     methods: dict[str, Any] = {}
     points = []
     for name in results[0]["methods"]:
         sims = [r["methods"][name]["sim"] for r in results if name in r["methods"]]
         deltas = [r["improvement_vs_stratified"][name] for r in results
                   if name in r["methods"] and name in r["improvement_vs_stratified"]]
-        methods[name] = {"sim": sims, "sim_mean_se": mean_se(sims), "delta_ppl": deltas,
-                         "delta_mean_se": mean_se(deltas) if deltas else None}
+        methods[name] = {"sim": sims, "sim_mean_se": mean_and_se(sims), "delta_ppl": deltas,
+                         "delta_mean_se": mean_and_se(deltas) if deltas else None}
         points += [(r["methods"][name]["sim"], -r["improvement_vs_stratified"][name], name, r["seed"])
                    for r in results if name in r["methods"] and name in r["improvement_vs_stratified"]]
     rho = spearmanr([x for x, *_ in points], [y for _, y, *_ in points]) if len(points) > 2 else None
@@ -238,7 +236,7 @@ def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"seeds": seeds, "t": t, "window": window, "S": S, "groups": list(groups), "methods": methods,
             "points": points, "spearman_sim_vs_improvement": None if rho is None else
             {"rho": float(rho.statistic), "p": float(rho.pvalue), "n": len(points)},
-            "dynamic_law_fit": {"mse": mean_se([f["mse"] for f in fits]), "r2": mean_se([f["r2"] for f in fits]),
+            "dynamic_law_fit": {"mse": mean_and_se([f["mse"] for f in fits]), "r2": mean_and_se([f["r2"] for f in fits]),
                                 "n_fits": int(sum(f["n_fits"] for f in fits)),
                                 "n_runs": int(sum(f["n_runs"] for f in fits))}}
 

@@ -63,6 +63,12 @@ def _extra_runs(label: str) -> str:
     return METHODS[name].extra_runs
 
 
+def mean_and_se(values) -> tuple[float, float]:
+    """Mean and standard error of the mean of ``values`` (SE NaN for a single value)."""
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1) / np.sqrt(a.size)) if a.size > 1 else float("nan")
+
+
 def paired_difference(results: list[MethodResult], label: str, base: str, metric: str = "avg_test_ppl") -> dict:
     """``label − base`` of ``metric`` ("avg_test_ppl" or "avg_val_loss") on the seeds both have: the runs of a
     seed share data order and initialisation, so the seed-to-seed spread cancels in the difference.
@@ -74,8 +80,8 @@ def paired_difference(results: list[MethodResult], label: str, base: str, metric
     d = np.array([a[s] - b[s] for s in sorted(set(a) & set(b))])
     if d.size == 0:
         return {"n": 0, "mean": None, "se": None}
-    se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
-    return {"n": int(d.size), "mean": float(d.mean()), "se": se}
+    mean, se = mean_and_se(d)
+    return {"n": int(d.size), "mean": mean, "se": se}
 
 
 def noise_verdict(diff: dict, z: float = 2.0) -> str:
