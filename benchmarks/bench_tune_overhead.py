@@ -8,6 +8,13 @@ One invocation measures, side by side on the tiny preset and the demo's shards (
 2. **Set-up per trial** — a phase of N very short trials run one at a time, with and without Tune's actor
    reuse: (phase wall − Σ trial training time) / N is what each trial pays for process start, backend
    construction (model, samplers, evaluation sets) and Tune's bookkeeping.
+4. **Scheduled sweeps** (``--parts scheduled``) — an ASHA-pruned grid sweep (``grid_search_asha``) and a
+   PBT population (``pbt``) on Tune, each planned twice: every round evaluated on the whole cached
+   validation set (``curve_examples`` = ``eval_examples`` = None, the old behaviour) and only the rounds a
+   scheduler decides on (rungs, exploit points), the others on the 8-window per-round subset (the
+   default).  The decisions read the same whole-set values either way, so the same runs are cut and
+   exploited; what differs is the evaluation time inside the trials (Σ of the trials' training time
+   ``RunResult.wall_time_s``) and the phase wall.
 3. **Sweep throughput** — a grid of R static runs of ``--sweep-steps`` each as one Tune phase, against
    R × one run's in-process training time (the ideal when every core trains all the time); with
    ``--sweep-cpus 1,2`` the same sweep under each trial width in turn (e.g. a 9-run sweep on 2 cores:
@@ -19,6 +26,7 @@ Repeats alternate the sides so machine-load drift hits both alike; every figure 
     .venv/bin/python benchmarks/bench_tune_overhead.py --cpus-per-trial 1    # the old CLI default
     .venv/bin/python benchmarks/bench_tune_overhead.py --parts sweep --sweep-runs 9 --sweep-steps 150 \
         --sweep-cpus 1,2                                                     # trial widths side by side
+    .venv/bin/python benchmarks/bench_tune_overhead.py --parts scheduled --sched-steps 300 --repeats 2
 """
 
 from __future__ import annotations
@@ -61,12 +69,43 @@ def in_process(backend: BackendSpec, spec: RunSpec) -> tuple[float, float]:
     return time.perf_counter() - t0, res.wall_time_s
 
 
-def on_tune(backend: BackendSpec, specs: list[RunSpec], settings: TuneSettings) -> tuple[float, list[float]]:
+def on_tune(backend: BackendSpec, specs: list[RunSpec] | Phase, settings: TuneSettings,
+            problem=None) -> tuple[float, list[float]]:
     """(phase wall s, per-trial training s) of one phase of runs on Tune."""
     ex = TuneExecutor(backend, settings)
+    phase = specs if isinstance(specs, Phase) else Phase("bench", specs)
     t0 = time.perf_counter()
-    results = ex.run_phase(Phase("bench", specs), None)  # type: ignore[arg-type]
+    results = ex.run_phase(phase, problem)  # type: ignore[arg-type]
     return time.perf_counter() - t0, [r.wall_time_s for r in results]
+
+
+def scheduled(args: argparse.Namespace, backend: BackendSpec, storage: str, groups: list[str]) -> None:
+    """Part 4: scheduled sweeps with every round on the whole set vs only their decisions (module docstring)."""
+    from raymix.methods import MixingProblem, get_method
+
+    problem = MixingProblem(groups=tuple(groups), total_steps=args.sched_steps, seed=0)
+    methods = {"grid_search_asha": {"rounds": 9, "runs": args.sweep_runs},
+               "pbt": {"population": args.sched_population, "rounds": 10, "interval_rounds": 2}}
+    variants = {"every round": {"curve_examples": None}, "decisions": {}}
+    rows: dict[tuple[str, str], list[tuple[float, float]]] = {(m, v): [] for m in methods for v in variants}
+    for r in range(args.repeats):
+        for v in (list(variants) if r % 2 == 0 else list(variants)[::-1]):  # alternate: load drift hits both
+            for method, cfg in methods.items():
+                phase = next(get_method(method, {**cfg, **variants[v]}).plan(problem))
+                wall, per = on_tune(backend, phase, _settings(args, storage, f"{method}-{r}-{v.replace(' ', '')}"),
+                                    problem)
+                rows[(method, v)].append((wall, sum(per)))
+                print(f"[scheduled r{r} {method}, {v}] {len(per)} trials: phase wall {wall:6.1f}s, trials' training "
+                      f"{sum(per):6.1f}s", flush=True)
+    for method in methods:
+        base, new = rows[(method, "every round")], rows[(method, "decisions")]
+        tr = [b[1] / n[1] for b, n in zip(base, new)]
+        wr = [b[0] / n[0] for b, n in zip(base, new)]
+        print(f"SCHEDULED {method} S={args.sched_steps}: trials' training every-round / decisions-only "
+              f"{', '.join(f'{x:.3f}' for x in tr)}; phase wall {', '.join(f'{x:.3f}' for x in wr)} (per repeat; "
+              f"medians {statistics.median([b[1] for b in base]):.1f}s vs {statistics.median([n[1] for n in new]):.1f}s "
+              f"training, {statistics.median([b[0] for b in base]):.1f}s vs "
+              f"{statistics.median([n[0] for n in new]):.1f}s wall)")
 
 
 def setup_per_trial(backend: BackendSpec, n: int, reuse: bool, cpus: float, storage: str) -> float:
@@ -100,7 +139,9 @@ def main() -> None:
     ap.add_argument("--sweep-cpus", default=None,
                     help="comma-separated trial widths to run the sweep under in turn ('auto' or a number); "
                          "default: --cpus-per-trial")
-    ap.add_argument("--parts", default="speed,setup,sweep")
+    ap.add_argument("--parts", default="speed,setup,sweep", help="comma-separated: speed, setup, sweep, scheduled")
+    ap.add_argument("--sched-steps", type=int, default=300, help="S of the scheduled sweeps' runs (part scheduled)")
+    ap.add_argument("--sched-population", type=int, default=4, help="PBT members (part scheduled)")
     ap.add_argument("--shards", default=None, help="existing shard dir (default: build from embedded data)")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
@@ -174,6 +215,10 @@ def main() -> None:
                 ratio = [a / b for a, b in zip(walls[w], walls[base])]
                 print(f"SWEEP phase wall cpus/trial={w} / cpus/trial={base}: "
                       f"{', '.join(f'{x:.3f}' for x in ratio)} (per repeat)")
+    if "scheduled" in parts:
+        from raymix.methods.driver import backend_groups
+
+        scheduled(args, backend, storage, list(backend_groups(backend)))
     ray.shutdown()
 
 

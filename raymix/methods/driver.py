@@ -311,7 +311,8 @@ class LocalExecutor(Executor):
             if phase.pruning is not None:
                 stopped = run_successive_halving(drivers, phase.pruning, rounds)
             else:
-                drivers = run_population(drivers, phase.population, rounds, self._exploit)
+                drivers = run_population(drivers, phase.population, rounds, self._exploit,
+                                         exploit_at=phase.population.exploit_rounds(phase.runs[0].steps, rounds))
         finally:
             if self.progress is not None:
                 self.progress.phase_finished()

@@ -33,18 +33,24 @@ ROUND_EVAL_EXAMPLES = 8
 def static_run(name: str, p: Sequence[float], problem: MixingProblem, *, steps: int | None = None,
                total_steps: int | None = None, role: str = "final", resume_from: str | None = None,
                eval_examples: int | None = ROUND_EVAL_EXAMPLES, rounds: int | None = None,
-               eval_start: bool = False) -> RunSpec:
+               eval_start: bool = False, decisions: tuple[Sequence[int], int | None] | None = None) -> RunSpec:
     """A static-mixture run (``steps`` defaults to S; ``total_steps`` — the LR horizon — to S as well;
-    ``rounds`` — reporting rounds, each ending in a validation evaluation — to the problem's)."""
+    ``rounds`` — reporting rounds, each ending in a validation evaluation — to the problem's).
+
+    ``decisions = (rounds, examples)``: the rounds a trial scheduler decides on are evaluated on ``examples``
+    per group (None = the whole cached set), the others on ``eval_examples`` (``StaticConfig.decision_rounds``).
+    """
     S = int(problem.total_steps)
     steps = S if steps is None else int(steps)
     total = S if total_steps is None else int(total_steps)
     p = [float(x) for x in np.asarray(p, dtype=float)]
+    config = {"mixture": p, "rounds": min(rounds or problem.rounds, steps), "eval_examples": eval_examples,
+              "eval_start": eval_start}
+    if decisions is not None:
+        # only then: the policy config is part of a run's identity, and other runs keep the one they had
+        config.update(decision_rounds=[int(r) for r in decisions[0]], decision_examples=decisions[1])
     return RunSpec(name=name, policy="static", steps=steps, total_steps=total, seed=problem.seed, role=role,
-                   resume_from=resume_from,
-                   policy_config={"mixture": p, "rounds": min(rounds or problem.rounds, steps),
-                                  "eval_examples": eval_examples, "eval_start": eval_start},
-                   tags={"mixture": p})
+                   resume_from=resume_from, policy_config=config, tags={"mixture": p})
 
 
 def aioli_config(problem: MixingProblem, **overrides) -> AioliConfig:

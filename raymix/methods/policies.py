@@ -100,11 +100,22 @@ class StaticConfig(Config):
     rounds: int = field(10, help="reporting rounds over the run (one Tune step each); evaluation after each")
     eval_examples: int | None = field(None, help="per-group validation examples evaluated after each round")
     eval_start: bool = field(False, help="also evaluate before the first step (Skill-It's graph runs need it)")
+    decision_rounds: list[int] | None = field(None, help="rounds (1-based) whose evaluation a trial scheduler "
+                                                         "decides on (ASHA rungs, PBT exploit points): evaluated on "
+                                                         "decision_examples instead of eval_examples")
+    decision_examples: int | None = field(None, help="per-group validation examples at decision_rounds "
+                                                     "(None = the whole cached set)")
 
     def validate(self) -> None:
         check(int(self.rounds) >= 1, f"rounds must be >= 1, got {self.rounds!r}")
         if self.mixture is not None:
             as_weights(self.mixture)
+        for name in ("eval_examples", "decision_examples"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
+        if self.decision_rounds is not None:
+            check(all(isinstance(r, int) and 1 <= r <= int(self.rounds) for r in self.decision_rounds),
+                  f"decision_rounds must be rounds 1..{self.rounds}, got {self.decision_rounds!r}")
 
 
 class StaticPolicy(MixingPolicy):
@@ -133,9 +144,13 @@ class StaticPolicy(MixingPolicy):
                 self.val_start = _floats(backend.evaluate("val", max_examples=cfg.eval_examples))
         span = self.stop_step - self.start_step
         boundaries = np.cumsum([0, *_split_evenly(span, min(cfg.rounds, span))]) + self.start_step
-        nxt = int(boundaries[np.searchsorted(boundaries, backend.step, side="right")])
+        this_round = int(np.searchsorted(boundaries, backend.step, side="right"))  # 1-based
+        nxt = int(boundaries[this_round])
         stats = backend.train(nxt - backend.step, mixture=self.p)
-        val = backend.evaluate("val", max_examples=cfg.eval_examples)
+        # a scheduler's decision reads this round's value: evaluate it on the decision set, the others on the
+        # (smaller) per-round set — the curve between decisions
+        decides = cfg.decision_rounds is not None and this_round in cfg.decision_rounds
+        val = backend.evaluate("val", max_examples=cfg.decision_examples if decides else cfg.eval_examples)
         self.val_end = _floats(val)
         return RoundReport(step=backend.step, mixture=_floats(self.p), train_loss=_floats(stats.group_train_loss),
                            val_loss=_floats(val))

@@ -26,7 +26,7 @@ import numpy as np
 
 from raymix.config import Config, check, field
 from raymix.methods.base import MixingMethod, MixingProblem, Phase, Plan
-from raymix.methods.handoff import static_run
+from raymix.methods.handoff import ROUND_EVAL_EXAMPLES, static_run
 from raymix.methods.schedules import Population
 from raymix.methods.sweeps import finish_with
 from raymix.simplex import default_cover
@@ -43,8 +43,11 @@ class PBTConfig(Config):
     factors: tuple[float, ...] = field((0.8, 1.2), help="multiplicative perturbations of each proportion")
     resample_probability: float = field(0.25, help="probability of a fresh p ~ Dirichlet(1) at explore")
     min_share: float = field(0.01, help="floor of every proportion after a perturbation")
-    eval_examples: int | None = field(None, help="per-group validation examples of each round's evaluation "
-                                                 "(exploit decisions: None = the whole cached set)")
+    eval_examples: int | None = field(None, help="per-group validation examples of the evaluations the exploit "
+                                                 "decisions read (None = the whole cached set)")
+    curve_examples: int | None = field(ROUND_EVAL_EXAMPLES, help="per-group validation examples of the other "
+                                                                 "rounds' evaluations (between exploits); "
+                                                                 "= eval_examples evaluates every round alike")
 
     def validate(self) -> None:
         check(int(self.population) >= 2, f"population must be >= 2 members, got {self.population!r}")
@@ -68,11 +71,15 @@ class PopulationBasedTraining(MixingMethod):
         steps = max(1, int(round(S / 20))) if problem.restricted else S
         rounds = min(int(cfg.rounds), steps)
         points = default_cover(problem.m, int(cfg.population), seed=problem.seed)
-        runs = [static_run(f"pbt-{i:02d}", p, problem, steps=steps, role="search", eval_examples=cfg.eval_examples,
-                           rounds=rounds) for i, p in enumerate(points)]
         pop = Population(interval_rounds=min(int(cfg.interval_rounds), rounds - 1) or 1, quantile=cfg.quantile,
                          factors=cfg.factors, resample_probability=cfg.resample_probability,
                          min_share=cfg.min_share, seed=problem.seed)
+        # only the exploit rounds are decisions: the others are evaluated on the small per-round subset
+        decisions = (None if cfg.curve_examples == cfg.eval_examples
+                     else (pop.exploit_rounds(steps, rounds), cfg.eval_examples))
+        runs = [static_run(f"pbt-{i:02d}", p, problem, steps=steps, role="search", rounds=rounds,
+                           eval_examples=cfg.curve_examples if decisions else cfg.eval_examples, decisions=decisions)
+                for i, p in enumerate(points)]
         results = yield Phase("pbt", runs, population=pop)
         best = min(results, key=lambda r: float(np.mean(r.val_loss)))
         p_last = np.asarray(best.history[-1].mixture, dtype=float)

@@ -28,7 +28,7 @@ from raymix.config import check, field
 from raymix.errors import MethodError
 from raymix.laws import LogLinearStaticLaw
 from raymix.methods.base import MixingMethod, MixingProblem, Phase, Plan
-from raymix.methods.handoff import static_run
+from raymix.methods.handoff import ROUND_EVAL_EXAMPLES, static_run
 from raymix.methods.hparams import short_run_steps
 from raymix.methods.optuna_search import OptunaConfig, simplex_study, stick_breaking
 from raymix.methods.runs import RunResult
@@ -44,8 +44,11 @@ class PrunedSweepConfig(SweepConfig):
     rounds: int = field(9, help="round boundaries of each sweep run (evaluation + possible cut at each rung)")
     grace_rounds: int = field(1, help="rounds before a run can be stopped (ASHA grace_period)")
     reduction_factor: float = field(3.0, help="rung spacing; 1/reduction_factor of the runs pass a rung")
-    eval_examples: int | None = field(None, help="per-group validation examples of each round's evaluation "
-                                                 "(rungs are decisions: None = the whole cached set)")
+    eval_examples: int | None = field(None, help="per-group validation examples of the evaluations at rungs, "
+                                                 "which the cut reads (None = the whole cached set)")
+    curve_examples: int | None = field(ROUND_EVAL_EXAMPLES, help="per-group validation examples of the other "
+                                                                 "rounds' evaluations (the curve between rungs); "
+                                                                 "= eval_examples evaluates every round alike")
 
     def validate(self) -> None:
         super().validate()
@@ -61,10 +64,15 @@ def pruned_sweep_phase(name: str, base_method: str, points: np.ndarray, problem:
     steps = int(cfg.steps) if cfg.steps else short_run_steps(base_method, problem.m, problem.total_steps,
                                                              problem.setting)
     steps = min(steps, int(problem.total_steps))
+    rounds = min(int(cfg.rounds), steps)
+    pruning = cfg.pruning(prior)
+    # only the rungs are decisions: the rounds between them are evaluated on the small per-round subset
+    decisions = None if cfg.curve_examples == cfg.eval_examples else (pruning.rungs(rounds), cfg.eval_examples)
     runs = [static_run(f"{name}-{start + i:02d}", p, problem, steps=steps, role="search",
-                       eval_examples=cfg.eval_examples, rounds=min(int(cfg.rounds), steps))
+                       eval_examples=cfg.curve_examples if decisions else cfg.eval_examples, rounds=rounds,
+                       decisions=decisions)
             for i, p in enumerate(points)]
-    return Phase(name, runs, pruning=cfg.pruning(prior))
+    return Phase(name, runs, pruning=pruning)
 
 
 def finished(results: list[RunResult]) -> list[RunResult]:

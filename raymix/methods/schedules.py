@@ -117,10 +117,32 @@ class Population(Config):
         top, bottom = names[:k], names[n - k:]
         return [(member, top[int(rng.integers(len(top)))]) for member in bottom]
 
+    def exploit_rounds(self, steps: int, rounds: int) -> list[int]:
+        """The rounds (1-based, before the last) after which the members exploit and explore, for runs of
+        ``steps`` steps in ``rounds`` rounds: Tune's synchronous PBT rule — a member is due once its step is
+        :func:`interval_steps` past the last exploit — on the round boundaries every member shares.  It is every
+        ``interval_rounds``-th round unless rounds are shorter than ``interval_rounds`` steps."""
+        from raymix.methods.policies import _split_evenly  # the static policy's own round boundaries
+
+        interval = interval_steps(steps, rounds, int(self.interval_rounds))
+        out, last = [], 0
+        ends = np.cumsum(_split_evenly(int(steps), int(rounds)))
+        for r, t in enumerate(ends[:-1].tolist(), start=1):
+            if t - last >= interval:
+                out.append(r)
+                last = t
+        return out
+
     def explore(self, p: Any, rng: np.random.Generator) -> np.ndarray:
         """A perturbed copy of the donor's mixture (see :func:`perturb_mixture`)."""
         return perturb_mixture(p, rng, factors=self.factors, resample_probability=self.resample_probability,
                                min_share=self.min_share)
+
+
+def interval_steps(steps: int, rounds: int, interval_rounds: int) -> int:
+    """PBT's perturbation interval in optimizer steps for runs of ``steps`` split into ``rounds`` rounds (the
+    larger rounds come first, so every ``interval_rounds``-th boundary is at least this far from the last)."""
+    return max(1, (int(steps) // int(rounds)) * int(interval_rounds))
 
 
 def perturb_mixture(p: Any, rng: np.random.Generator, *, factors: tuple[float, ...] = (0.8, 1.2),
@@ -200,23 +222,28 @@ def run_successive_halving(runs: dict[str, SteppedRun], pruning: Pruning, max_ro
 
 
 def run_population(runs: dict[str, Any], population: Population, max_rounds: int,
-                   exploit: Any) -> dict[str, Any]:
+                   exploit: Any, exploit_at: list[int] | None = None) -> dict[str, Any]:
     """Train ``runs`` (RunDrivers) as a PBT population in lockstep; returns the final drivers by member name.
 
-    Every ``interval_rounds`` rounds (never after the last), the members are ranked by their last round's
-    average validation loss; each member of the worst quantile is replaced by ``exploit(member, donor,
+    After the rounds ``exploit_at`` (default: every ``interval_rounds`` rounds; the driver passes
+    :meth:`Population.exploit_rounds`, Tune's rule), never after the last, the members are ranked by their last
+    round's average validation loss; each member of the worst quantile is replaced by ``exploit(member, donor,
     mixture)`` — a driver that continues the donor's checkpoint on ``population.explore(donor's p)``.
     """
     rng = np.random.default_rng(int(population.seed))
     runs = dict(runs)
+    every = int(population.interval_rounds)
+    at = list(range(every, max_rounds, every)) if exploit_at is None else sorted(set(exploit_at))
     done_rounds = 0
-    while not all(r.done for r in runs.values()):
+    for target in at:
+        if target >= max_rounds:
+            break
         for r in runs.values():
-            for _ in range(int(population.interval_rounds)):
+            for _ in range(target - done_rounds):
                 if not r.done:
                     r.round()
-        done_rounds += int(population.interval_rounds)
-        if done_rounds >= max_rounds or any(r.done for r in runs.values()):
+        done_rounds = target
+        if any(r.done for r in runs.values()):
             break
         scores = {name: round_value(r.history[-1]) for name, r in runs.items()}
         for member, donor in population.exploit_pairs(scores, rng):

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
 
-from raymix.methods.schedules import METRIC, MODE, Population, Pruning
+from raymix.methods.schedules import METRIC, MODE, Population, Pruning, interval_steps
 
 
 def asha_scheduler(pruning: Pruning, max_rounds: int) -> ASHAScheduler:
@@ -41,12 +41,6 @@ def asha_scheduler(pruning: Pruning, max_rounds: int) -> ASHAScheduler:
             for i, v in enumerate(pruning.prior.get(str(math.ceil(milestone - 1e-9)), [])):
                 recorded[f"prior-{i}"] = -float(v) if MODE == "min" else float(v)
     return sched
-
-
-def interval_steps(steps: int, rounds: int, interval_rounds: int) -> int:
-    """PBT's perturbation interval in optimizer steps for runs of ``steps`` split into ``rounds`` rounds (the
-    larger rounds come first, so every ``interval_rounds``-th boundary is at least this far from the last)."""
-    return max(1, (int(steps) // int(rounds)) * int(interval_rounds))
 
 
 def explore_mixture(population: Population) -> Callable[[dict[str, Any]], dict[str, Any]]:

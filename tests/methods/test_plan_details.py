@@ -15,6 +15,7 @@ import pytest
 from raymix.errors import ConfigError
 from raymix.methods import MixingProblem, get_method
 from raymix.methods.policies import SkillItConfig, SkillItPolicy
+from raymix.methods.handoff import ROUND_EVAL_EXAMPLES
 from raymix.methods.population import PBTConfig
 from raymix.methods.runs import RoundReport, RunResult
 from raymix.methods.schedules import Population, perturb_mixture
@@ -115,10 +116,15 @@ def test_pbt_plan_hands_its_settings_to_the_population_and_runs():
     phase = next(get_method("pbt", cfg).plan(problem))
     assert phase.name == "pbt" and [r.steps for r in phase.runs] == [5] * 4  # S/20 in the restricted setting
     np.testing.assert_allclose([r.tags["mixture"] for r in phase.runs], default_cover(3, 4, seed=7))
-    assert all(r.policy_config["eval_examples"] == 5 for r in phase.runs)
     pop = phase.population
     # rounds are capped by the 5 steps; the interval by the rounds − 1 that leave a round to act on
     assert pop.interval_rounds == 4
+    # the exploit round is evaluated on eval_examples (the decision), the others on the per-round subset
+    assert all((r.policy_config["decision_rounds"], r.policy_config["decision_examples"],
+                r.policy_config["eval_examples"]) == ([4], 5, ROUND_EVAL_EXAMPLES) for r in phase.runs)
+    alike = next(get_method("pbt", {**cfg, "curve_examples": 5}).plan(problem))
+    assert all(r.policy_config["eval_examples"] == 5 and "decision_rounds" not in r.policy_config
+               for r in alike.runs)
     assert (pop.quantile, tuple(pop.factors), pop.resample_probability, pop.min_share, pop.seed) == \
         (0.5, (0.5, 2.0), 0.1, 0.05, 7)
     other = next(get_method("pbt", cfg).plan(MixingProblem(groups=GROUPS, total_steps=100, seed=8,

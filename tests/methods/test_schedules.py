@@ -264,3 +264,71 @@ def test_pbt_finds_the_best_static_mixture_on_the_simulator(seed):
     assert gap > 2 and strat.final.avg_test_ppl - pbt.final.avg_test_ppl >= 0.9 * gap
     # ... and ends on proportions near it
     assert abs(pbt.mixture[0] - gs.mixture[0]) <= 0.06
+
+
+# ------------------------------------------------------------------------- decisions on the decision set
+class _EvalSpy:
+    """A backend that records the subset size of every validation evaluation, by the step it was taken at."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.val_calls: list[tuple[int, int | None]] = []
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def evaluate(self, split, max_examples=None):
+        if split == "val":
+            self.val_calls.append((int(self._inner.step), max_examples))
+        return self._inner.evaluate(split, max_examples=max_examples)
+
+
+def test_static_run_evaluates_decision_rounds_on_the_decision_set():
+    problem = prob(total_steps=900)
+    spec = static_run("r", [0.4, 0.6], problem, role="search", rounds=9, eval_examples=8, decisions=([1, 3], None))
+    spy = _EvalSpy(build_backend(BackendSpec(), spec))
+    RunDriver(spec, spy).run_to_end()
+    # rounds 1 and 3 (steps 100, 300) on the whole cached set, the others on 8; then the final full evaluation
+    assert spy.val_calls == [(100, None), (200, 8), (300, None), *[(s, 8) for s in range(400, 1000, 100)], (900, None)]
+    with pytest.raises(Exception, match="decision_rounds"):
+        RunDriver(static_run("bad", [0.5, 0.5], problem, rounds=3, decisions=([4], None)), build_backend(BackendSpec(), spec))
+
+
+@pytest.mark.parametrize("method", ["grid_search_asha", "dml_asha", "regmix_asha"])
+def test_pruned_sweeps_decide_on_rungs_evaluated_on_the_whole_set(method):
+    phase = next(get_method(method, {"rounds": 9}).plan(prob(total_steps=900)))
+    rungs = phase.pruning.rungs(9)
+    assert rungs and all(r.policy_config["decision_rounds"] == rungs and r.policy_config["decision_examples"] is None
+                         and r.policy_config["eval_examples"] == 8 for r in phase.runs)
+    alike = next(get_method(method, {"rounds": 9, "curve_examples": None}).plan(prob(total_steps=900)))
+    assert all(r.policy_config["eval_examples"] is None and "decision_rounds" not in r.policy_config
+               for r in alike.runs)
+
+
+def test_successive_halving_cuts_on_the_whole_set_values(monkeypatch):
+    """The in-process cut reads each rung's value from the whole-set evaluation, never the per-round subset."""
+    spies: dict[str, _EvalSpy] = {}
+
+    def build(self, spec):
+        spies[spec.name] = _EvalSpy(build_backend(self.backend_spec, spec))
+        return spies[spec.name]
+
+    monkeypatch.setattr(LocalExecutor, "build_backend", build)
+    problem = prob(total_steps=900)
+    res = run_method(get_method("grid_search_asha", {"rounds": 9, "runs": 6}), problem, LocalExecutor(BackendSpec()))
+    search = [r for r in res.runs if r.spec.role == "search"]
+    assert any(r.pruned for r in search)
+    for r in search:
+        calls = dict(spies[r.spec.name].val_calls[: len(r.history)])
+        assert [calls[s] for s in (100, 300) if s in calls] == [None] * len([s for s in (100, 300) if s in calls])
+        assert all(n == 8 for s, n in calls.items() if s not in (100, 300))
+
+
+@pytest.mark.parametrize("steps,rounds,every,expected", [
+    (1000, 20, 2, [2, 4, 6, 8, 10, 12, 14, 16, 18]),   # 50-step rounds: every second round
+    (50, 20, 2, [2, 4, 6, 8, 10, 12, 14, 16, 18]),     # 3- and 2-step rounds, interval 4 steps
+    (30, 20, 2, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18]),  # 2-step rounds already span the 2-step interval
+    (5, 5, 4, [4]),
+])
+def test_pbt_exploit_rounds_follow_tunes_step_interval(steps, rounds, every, expected):
+    assert Population(interval_rounds=every).exploit_rounds(steps, rounds) == expected
