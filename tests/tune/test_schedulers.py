@@ -130,7 +130,8 @@ def test_pbt_exploit_keeps_the_members_own_run_name(tmp_path):
 @pytest.mark.ray
 @pytest.mark.slow
 def test_pbt_on_tune_matches_the_in_process_population(ray_runtime, tmp_path):
-    cfg = {"population": 3, "rounds": 3, "interval_rounds": 1}
+    # exploit after round 2 of 4: rounds 1 and 3 are evaluated on the per-round subset, round 2 on the whole set
+    cfg = {"population": 3, "rounds": 4, "interval_rounds": 2}
     prob = MixingProblem(groups=GROUPS, total_steps=800)
     ex = TuneExecutor(BackendSpec(), TuneSettings(storage_path=str(tmp_path), experiment="pbt"))
     res = run_method(get_method("pbt", cfg), prob, ex)
@@ -142,6 +143,7 @@ def test_pbt_on_tune_matches_the_in_process_population(ray_runtime, tmp_path):
         np.testing.assert_allclose([h.mixture for h in a.history], [h.mixture for h in b.history], rtol=1e-12)
         assert a.val_loss == pytest.approx(b.val_loss, rel=1e-12)
     assert any(np.ptp([h.mixture[0] for h in r.history]) > 0 for r in members)
+    assert all(r.spec.policy_config["decision_rounds"] == [2] for r in members)
     assert res.final.avg_test_ppl == pytest.approx(local.final.avg_test_ppl) and res.extra_steps == 3 * 800
 
 
