@@ -356,6 +356,26 @@ def test_optuna_search_plans_its_runs_in_batches_of_the_configured_length():
         assert [len(ph.runs) for ph in sweeps] == [2, 2, 1], name  # 5 trials: the last batch holds one
         assert [ph.name for ph in sweeps] == [f"{prefix}00", f"{prefix}01", f"{prefix}02"]
         assert all(r.steps == 7 for ph in sweeps for r in ph.runs)
+        # one trial per batch: one phase per trial, each its own name (a phase name is a Tune experiment name)
+        seen.clear()
+        run_method(get_method(name, {"runs": 3, "batch": 1, "steps": 7}), problem, ex)
+        assert [ph.name for ph in seen if ph.name.startswith(prefix)] == [f"{prefix}00", f"{prefix}01", f"{prefix}02"]
+
+
+@pytest.mark.parametrize("runs,fits", [(3, False), (4, True)])
+def test_regmix_fits_from_four_sweep_runs_and_refuses_fewer(runs, fits):
+    from raymix.errors import MethodError
+    from raymix.methods.base import run_method
+    from raymix.methods.driver import BackendSpec, LocalExecutor
+
+    problem = MixingProblem(groups=("arxiv", "books", "stackexchange"), total_steps=200, seed=0)
+    ex = LocalExecutor(BackendSpec(kind="sim", scenario="three_group"))
+    method = get_method("regmix", {"runs": runs, "steps": 7})
+    if fits:
+        assert run_method(method, problem, ex).final.spec.role == "final"
+    else:
+        with pytest.raises(MethodError, match="at least 4 sweep runs to fit a regressor, got 3"):
+            run_method(method, problem, ex)
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "gp"])
