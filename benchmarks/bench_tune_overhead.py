@@ -8,6 +8,10 @@ One invocation measures, side by side on the tiny preset and the demo's shards (
 2. **Set-up per trial** — a phase of N very short trials run one at a time, with and without Tune's actor
    reuse: (phase wall − Σ trial training time) / N is what each trial pays for process start, backend
    construction (model, samplers, evaluation sets) and Tune's bookkeeping.
+3. **Sweep throughput** — a grid of R static runs of ``--sweep-steps`` each as one Tune phase, against
+   R × one run's in-process training time (the ideal when every core trains all the time); with
+   ``--sweep-cpus 1,2`` the same sweep under each trial width in turn (e.g. a 9-run sweep on 2 cores:
+   1-CPU trials in waves of two, the ninth alone, against 2-CPU trials one at a time).
 4. **Scheduled sweeps** (``--parts scheduled``) — an ASHA-pruned grid sweep (``grid_search_asha``) and a
    PBT population (``pbt``) on Tune, each planned twice: every round evaluated on the whole cached
    validation set (``curve_examples`` = ``eval_examples`` = None, the old behaviour) and only the rounds a
@@ -15,10 +19,6 @@ One invocation measures, side by side on the tiny preset and the demo's shards (
    default).  The decisions read the same whole-set values either way, so the same runs are cut and
    exploited; what differs is the evaluation time inside the trials (Σ of the trials' training time
    ``RunResult.wall_time_s``) and the phase wall.
-3. **Sweep throughput** — a grid of R static runs of ``--sweep-steps`` each as one Tune phase, against
-   R × one run's in-process training time (the ideal when every core trains all the time); with
-   ``--sweep-cpus 1,2`` the same sweep under each trial width in turn (e.g. a 9-run sweep on 2 cores:
-   1-CPU trials in waves of two, the ninth alone, against 2-CPU trials one at a time).
 
 Repeats alternate the sides so machine-load drift hits both alike; every figure prints per repeat.
 

@@ -14,8 +14,8 @@ import pytest
 
 from raymix.errors import ConfigError
 from raymix.methods import MixingProblem, get_method
-from raymix.methods.policies import SkillItConfig, SkillItPolicy
 from raymix.methods.handoff import ROUND_EVAL_EXAMPLES
+from raymix.methods.policies import SkillItConfig, SkillItPolicy
 from raymix.methods.population import PBTConfig
 from raymix.methods.runs import RoundReport, RunResult
 from raymix.methods.schedules import Population, perturb_mixture

@@ -12,7 +12,7 @@ import copy
 import numpy as np
 import pytest
 
-from raymix.errors import MethodError
+from raymix.errors import ConfigError, MethodError
 from raymix.methods import MixingProblem, get_method, run_method
 from raymix.methods.base import Phase
 from raymix.methods.driver import BackendSpec, LocalExecutor, RunDriver, build_backend
@@ -290,7 +290,7 @@ def test_static_run_evaluates_decision_rounds_on_the_decision_set():
     RunDriver(spec, spy).run_to_end()
     # rounds 1 and 3 (steps 100, 300) on the whole cached set, the others on 8; then the final full evaluation
     assert spy.val_calls == [(100, None), (200, 8), (300, None), *[(s, 8) for s in range(400, 1000, 100)], (900, None)]
-    with pytest.raises(Exception, match="decision_rounds"):
+    with pytest.raises(ConfigError, match=r"decision_rounds must be rounds 1\.\.3, got \[4\]"):
         RunDriver(static_run("bad", [0.5, 0.5], problem, rounds=3, decisions=([4], None)), build_backend(BackendSpec(), spec))
 
 
