@@ -38,7 +38,8 @@ def static_run(name: str, p: Sequence[float], problem: MixingProblem, *, steps: 
     ``rounds`` — reporting rounds, each ending in a validation evaluation — to the problem's).
 
     ``decisions = (rounds, examples)``: the rounds a trial scheduler decides on are evaluated on ``examples``
-    per group (None = the whole cached set), the others on ``eval_examples`` (``StaticConfig.decision_rounds``).
+    per group (None = the whole cached set), the others on ``eval_examples`` (``StaticConfig.decision_rounds``);
+    ignored when ``examples == eval_examples`` (every round is then evaluated alike).
     """
     S = int(problem.total_steps)
     steps = S if steps is None else int(steps)
@@ -46,7 +47,7 @@ def static_run(name: str, p: Sequence[float], problem: MixingProblem, *, steps: 
     p = [float(x) for x in np.asarray(p, dtype=float)]
     config = {"mixture": p, "rounds": min(rounds or problem.rounds, steps), "eval_examples": eval_examples,
               "eval_start": eval_start}
-    if decisions is not None:
+    if decisions is not None and decisions[1] != eval_examples:
         # only then: the policy config is part of a run's identity, and other runs keep the one they had
         config.update(decision_rounds=[int(r) for r in decisions[0]], decision_examples=decisions[1])
     return RunSpec(name=name, policy="static", steps=steps, total_steps=total, seed=problem.seed, role=role,

@@ -75,10 +75,9 @@ class PopulationBasedTraining(MixingMethod):
                          factors=cfg.factors, resample_probability=cfg.resample_probability,
                          min_share=cfg.min_share, seed=problem.seed)
         # only the exploit rounds are decisions: the others are evaluated on the small per-round subset
-        decisions = (None if cfg.curve_examples == cfg.eval_examples
-                     else (pop.exploit_rounds(steps, rounds), cfg.eval_examples))
         runs = [static_run(f"pbt-{i:02d}", p, problem, steps=steps, role="search", rounds=rounds,
-                           eval_examples=cfg.curve_examples if decisions else cfg.eval_examples, decisions=decisions)
+                           eval_examples=cfg.curve_examples, decisions=(pop.exploit_rounds(steps, rounds),
+                                                                        cfg.eval_examples))
                 for i, p in enumerate(points)]
         results = yield Phase("pbt", runs, population=pop)
         best = min(results, key=lambda r: float(np.mean(r.val_loss)))

@@ -67,10 +67,8 @@ def pruned_sweep_phase(name: str, base_method: str, points: np.ndarray, problem:
     rounds = min(int(cfg.rounds), steps)
     pruning = cfg.pruning(prior)
     # only the rungs are decisions: the rounds between them are evaluated on the small per-round subset
-    decisions = None if cfg.curve_examples == cfg.eval_examples else (pruning.rungs(rounds), cfg.eval_examples)
-    runs = [static_run(f"{name}-{start + i:02d}", p, problem, steps=steps, role="search",
-                       eval_examples=cfg.curve_examples if decisions else cfg.eval_examples, rounds=rounds,
-                       decisions=decisions)
+    runs = [static_run(f"{name}-{start + i:02d}", p, problem, steps=steps, role="search", rounds=rounds,
+                       eval_examples=cfg.curve_examples, decisions=(pruning.rungs(rounds), cfg.eval_examples))
             for i, p in enumerate(points)]
     return Phase(name, runs, pruning=pruning)
 
