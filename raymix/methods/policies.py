@@ -431,7 +431,7 @@ class DoReMiConfig(Config):
     eval_examples: int | None = field(8, help="per-group validation examples evaluated after each round")
 
     def validate(self) -> None:
-        check_range("eta", self.eta, 0.0)
+        check_range("eta", self.eta, 0.0, lo_open=True)  # DoReMiWeights needs η > 0
         check_range("smoothing", self.smoothing, 0.0, 1.0)
         check(int(self.rounds) >= 1, f"rounds must be >= 1, got {self.rounds!r}")
 
@@ -446,7 +446,7 @@ class DoGEConfig(Config):
     eval_examples: int | None = field(8, help="per-group validation examples evaluated after each round")
 
     def validate(self) -> None:
-        check_range("eta", self.eta, 0.0)
+        check_range("eta", self.eta, 0.0, lo_open=True)  # DoGEWeights needs μ > 0
         if self.val_fraction is not None:
             check_range("val_fraction", self.val_fraction, 0.0, 1.0, lo_open=True, hi_open=True)
         check(int(self.rounds) >= 1, f"rounds must be >= 1, got {self.rounds!r}")

@@ -259,8 +259,9 @@ def rung_table(results: list[RunResult], rung: int) -> tuple[list[RunResult], np
     """Runs that reached ``rung`` rounds and their per-group validation losses there, ``(n, m)``: the losses
     at a common step, usable by law fits even for runs that were stopped later."""
     reached = [r for r in results if len(r.history) >= rung and r.history[rung - 1].val_loss is not None]
-    L = np.array([r.history[rung - 1].val_loss for r in reached], dtype=float).reshape(len(reached), -1)
-    return reached, L
+    m = len(results[0].groups) if results else 0
+    L = np.array([r.history[rung - 1].val_loss for r in reached], dtype=float).reshape(len(reached), m)
+    return reached, L  # (0, m) when no run has a loss there
 
 
 def deepest_common_rung(results: list[RunResult], min_runs: int) -> int:

@@ -15,10 +15,17 @@ import pytest
 from raymix.errors import ConfigError
 from raymix.methods import MixingProblem, get_method
 from raymix.methods.handoff import ROUND_EVAL_EXAMPLES
-from raymix.methods.policies import SkillItConfig, SkillItPolicy
+from raymix.methods.policies import (
+    AioliConfig,
+    DoGEConfig,
+    DoReMiConfig,
+    SkillItConfig,
+    SkillItPolicy,
+    StaticConfig,
+)
 from raymix.methods.population import PBTConfig
 from raymix.methods.runs import RoundReport, RunResult
-from raymix.methods.schedules import Population, perturb_mixture
+from raymix.methods.schedules import Population, Pruning, perturb_mixture
 from raymix.sim import SimBackend
 from raymix.simplex import default_cover
 
@@ -39,11 +46,51 @@ GROUPS = ("a", "b", "c")
     (SkillItConfig, "rounds", 1, 0),
     (SkillItConfig, "eta", 0.0, -0.1),
     (SkillItConfig, "window", 1, 0),
+    # DoReMi's and DoGE's estimators need η (μ) > 0: the plan check refuses 0 before anything trains
+    (DoReMiConfig, "eta", 1e-9, 0.0),
+    (DoReMiConfig, "smoothing", 0.0, -0.01),
+    (DoReMiConfig, "smoothing", 1.0, 1.01),
+    (DoReMiConfig, "rounds", 1, 0),
+    (DoGEConfig, "eta", 1e-9, 0.0),
+    (DoGEConfig, "val_fraction", 0.01, 0.0),
+    (DoGEConfig, "val_fraction", 0.99, 1.0),
+    (DoGEConfig, "rounds", 1, 0),
+    (Pruning, "grace_rounds", 1, 0),
+    (Pruning, "reduction_factor", 1.01, 1.0),
+    (AioliConfig, "rounds", 1, 0),
+    (AioliConfig, "sweeps", 1, 0),
+    (AioliConfig, "delta", 0.001, 0.0),
+    (AioliConfig, "delta", 0.999, 1.0),
+    (AioliConfig, "eps", 0.0, -0.01),
+    (AioliConfig, "eps", 0.99, 1.0),
+    (AioliConfig, "eta", 0.0, -0.01),
+    (AioliConfig, "ema", 0.0, -0.01),
+    (AioliConfig, "ema", 0.99, 1.0),
+    (AioliConfig, "normalization", "abs_sum", "l2"),
+    (AioliConfig, "segment_order", "permutations", "sorted"),
+    (AioliConfig, "eval_examples", 1, 0),
+    (AioliConfig, "init_steps", 0, -1),
+    (AioliConfig, "start", "p_init", "p_method"),
+    (StaticConfig, "rounds", 1, 0),
+    (StaticConfig, "decision_rounds", [1, 10], [11]),  # rounds = 10 by default
+    (StaticConfig, "eval_examples", 1, 0),
+    (StaticConfig, "decision_examples", 1, 0),
 ])
 def test_configs_take_the_boundary_and_refuse_the_next_value(cls, key, good, bad):
     assert getattr(cls(**{key: good}), key) == good
     with pytest.raises(ConfigError, match=rf"{key}\b.*{re.escape(repr(bad)) if bad != () else ''}"):
         cls(**{key: bad})
+
+
+def test_aioli_takes_the_tables_values_of_its_setting():
+    # Tables 13–18 differ by setting only for m = 7 (η 0.2 restricted, 0.3 unrestricted; γ = 0.1 in both)
+    from raymix.methods.handoff import aioli_config
+
+    groups = tuple(f"g{i}" for i in range(7))
+    restricted = aioli_config(MixingProblem(groups=groups, total_steps=40000, setting="restricted"))
+    unrestricted = aioli_config(MixingProblem(groups=groups, total_steps=40000))
+    assert (restricted.eta, restricted.ema) == (0.2, 0.1)
+    assert (unrestricted.eta, unrestricted.ema) == (0.3, 0.1)
 
 
 def test_pbt_interval_must_leave_a_round_to_act_on():
@@ -259,6 +306,27 @@ def test_run_population_exploits_between_intervals_from_the_donors_last_p(max_ro
     assert all(r.done for r in out.values()) and out["m3"].p == events[-1][3]
 
 
+def test_run_population_exploits_after_the_rounds_it_is_given():
+    """The driver passes Tune's exploit rounds (``Population.exploit_rounds``): they replace the interval rule,
+    in order and once each, and a round at or past the budget is never an exploit point."""
+    from raymix.methods.schedules import run_population
+
+    after: list[int] = []
+
+    def exploit(member, donor, p):
+        after.append(len(donor.history))
+        new = _Member(member.name, member.loss, p, member.total)
+        new.history = list(member.history)
+        return new
+
+    # members that could train 8 rounds: the budget of 6 alone must stop the exploits
+    members = {f"m{i}": _Member(f"m{i}", float(i), np.eye(3)[i % 3], 8) for i in range(4)}
+    pop = Population(interval_rounds=2, quantile=0.25, factors=(1.0,), resample_probability=0.0, min_share=0.0)
+    out = run_population(members, pop, max_rounds=6, exploit=exploit, exploit_at=[3, 1, 3, 6, 9])
+    assert after == [1, 3]  # not 2 and 4 (the interval rule), nor 6 and 9 (the budget)
+    assert all(len(r.history) == 8 for r in out.values())  # then every member trains to its end
+
+
 def test_stick_breaking_clips_u_into_the_unit_cube():
     from raymix.methods.optuna_search import stick_breaking
 
@@ -335,6 +403,13 @@ def test_explore_floor_is_water_filling(p, expected):
     q = perturb_mixture(np.array(p), np.random.default_rng(0), factors=(1.0,), resample_probability=0.0,
                         min_share=0.1)
     np.testing.assert_allclose(q, expected, atol=1e-12)
+
+
+def test_explore_floors_the_renormalised_mixture():
+    # a common factor of 2 is undone by the renormalisation, so the floor sees p itself: 0.06 < 0.1 is lifted
+    q = perturb_mixture(np.array([0.06, 0.47, 0.47]), np.random.default_rng(0), factors=(2.0,),
+                        resample_probability=0.0, min_share=0.1)
+    np.testing.assert_allclose(q, [0.1, 0.45, 0.45], atol=1e-12)
 
 
 def test_optuna_search_plans_its_runs_in_batches_of_the_configured_length():

@@ -8,6 +8,7 @@ reach a final model at least as good.
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -40,6 +41,61 @@ def test_rungs_and_cut_follow_asha():
     assert seeded.survivors(1, {"a": 0.9, "b": 0.55}) == ["b"]
 
 
+def test_asha_cutoff_is_the_1_over_rf_percentile_of_the_finite_values():
+    pr = Pruning(reduction_factor=2)
+    assert pr.cutoff([4.0, 1.0, 3.0, 2.0]) == 2.5  # the median for rf = 2
+    assert pr.cutoff([3.0, float("nan")]) == 3.0  # one finite value is its own cut
+    assert pr.cutoff([float("nan"), float("inf")]) is None
+    # nothing finite to rank: the cut cannot choose, every run goes on
+    assert pr.survivors(1, {"a": float("nan"), "b": float("nan")}) == ["a", "b"]
+
+
+class _Curve:
+    """A stand-in SteppedRun: ``total`` rounds, each reporting the same validation loss."""
+
+    def __init__(self, loss: float, total: int) -> None:
+        self.loss, self.total, self.history = loss, total, []
+
+    @property
+    def done(self) -> bool:
+        return len(self.history) >= self.total
+
+    def round(self) -> None:
+        self.history.append(RoundReport(step=len(self.history) + 1, mixture=[0.5, 0.5], train_loss=[0.0, 0.0],
+                                        val_loss=[self.loss, self.loss]))
+
+
+def test_successive_halving_returns_the_rung_of_each_stopped_run_and_cuts_with_that_rungs_prior():
+    from raymix.methods.schedules import run_successive_halving
+
+    runs = {"a": _Curve(1.0, 9), "b": _Curve(2.0, 9), "c": _Curve(3.0, 9)}
+    # an earlier phase recorded six better values at rung 3 (none at rung 1)
+    pr = Pruning(grace_rounds=1, reduction_factor=3, prior={"3": [0.5] * 6})
+    stopped = run_successive_halving(runs, pr, max_rounds=9)
+    # rung 1 keeps the best third (a); at rung 3, a is cut against the prior's values
+    assert stopped == {"b": 1, "c": 1, "a": 3}
+    assert [len(r.history) for r in runs.values()] == [3, 1, 1]
+
+
+def test_rung_tables_and_the_deepest_common_rung():
+    from raymix.methods.schedules import deepest_common_rung, round_value, rung_table
+
+    results = [_search_result(f"r{i}", [0.5, 0.5], [3.0 + i, 2.0 + i, 1.0 + i][:n]) for i, n in enumerate([3, 2, 1])]
+    reached, L = rung_table(results, 2)
+    assert [r.spec.name for r in reached] == ["r0", "r1"]
+    np.testing.assert_array_equal(L, [[2.0, 2.0], [3.0, 3.0]])  # round 2's losses, one row per run
+    # a round without an evaluation does not stop the next round from counting
+    gap = _search_result("gap", [0.5, 0.5], [1.0, 1.0])
+    gap.history[0] = RoundReport(step=100, mixture=[0.5, 0.5], train_loss=[1.0, 1.0], val_loss=None)
+    assert [r.spec.name for r in rung_table([gap], 2)[0]] == ["gap"]
+    none, empty = rung_table([gap], 1)
+    assert none == [] and empty.shape == (0, 2)
+    assert rung_table([], 1)[1].shape == (0, 0)
+    assert math.isnan(round_value(gap.history[0]))
+    # depths 3, 2, 1: the deepest round that 1, 2, 3 runs reached; 0 when there are fewer runs than asked
+    assert [deepest_common_rung(results, k) for k in (1, 2, 3, 4)] == [3, 2, 1, 0]
+
+
 def test_successive_halving_stops_runs_at_rungs_and_keeps_their_curves():
     problem = prob(total_steps=900)
     points = [[0.1, 0.9], [0.3, 0.7], [0.5, 0.5], [0.7, 0.3], [0.9, 0.1], [0.2, 0.8]]
@@ -67,9 +123,9 @@ def test_scheduled_phases_need_comparable_fresh_static_runs():
     problem = prob(total_steps=900)
     a = static_run("a", [0.5, 0.5], problem, rounds=9)
     b = static_run("b", [0.5, 0.5], problem, rounds=3)
-    with pytest.raises(MethodError, match="common round boundaries"):
+    with pytest.raises(MethodError, match="pruned phase 'x'.*common round boundaries"):
         Phase("x", [a, b], pruning=Pruning())
-    with pytest.raises(MethodError, match="start fresh"):
+    with pytest.raises(MethodError, match="population phase 'x'.*start fresh"):
         Phase("x", [static_run("c", [0.5, 0.5], problem, rounds=9, resume_from="a")], population=Population())
 
 
@@ -332,3 +388,11 @@ def test_successive_halving_cuts_on_the_whole_set_values(monkeypatch):
 ])
 def test_pbt_exploit_rounds_follow_tunes_step_interval(steps, rounds, every, expected):
     assert Population(interval_rounds=every).exploit_rounds(steps, rounds) == expected
+
+
+def test_pbt_interval_in_steps_is_the_shortest_span_of_its_rounds():
+    from raymix.methods.schedules import interval_steps
+
+    assert interval_steps(1000, 10, 2) == 200
+    assert interval_steps(1009, 10, 2) == 200  # the larger rounds come first: the shortest span counts
+    assert interval_steps(5, 10, 1) == 1  # rounds shorter than a step still perturb, never every 0 steps
