@@ -401,3 +401,59 @@ def test_law_state_round_trips_through_json_and_refusals_leave_the_law_as_it_was
     unfitted = restored.load_state_dict(LinearDynamicLaw(fit_intercept=True).state_dict())
     assert not unfitted.is_fitted and unfitted.fit_intercept is True
     assert not LinearDynamicLaw().load_state_dict({"law": "LinearDynamicLaw"}).is_fitted
+
+
+# ------------------------------------------------------------- what mutation testing found unpinned (5th session)
+def test_r2_is_per_group_around_each_groups_own_mean():
+    # two groups with very different mean losses: R²_i must use group i's mean, not the pooled one
+    Y = np.array([[1.0, 10.0], [2.0, 11.0], [3.0, 13.0]])
+    Y_hat = np.array([[1.1, 10.2], [1.9, 11.1], [3.2, 12.6]])
+    scores = regression_scores(Y, Y_hat)
+    for i in range(2):
+        ss_res = np.sum((Y[:, i] - Y_hat[:, i]) ** 2)
+        ss_tot = np.sum((Y[:, i] - Y[:, i].mean()) ** 2)
+        assert scores["r2_per_group"][i] == pytest.approx(1 - ss_res / ss_tot)
+    assert scores["r2"] == pytest.approx(np.mean(scores["r2_per_group"]))
+
+
+def test_static_law_refuses_off_simplex_or_mis_shaped_inputs_naming_them():
+    rng = np.random.default_rng(0)
+    A, b, c = true_static_law(3, rng)
+    P = rng.dirichlet(np.ones(3), size=12)
+    law = LogLinearStaticLaw().fit(P, static_losses(P, A, b, c))
+    with pytest.raises(FitError, match=r"^P row 0 = .* sums to 2, not 1"):
+        law.predict(2 * P[:1])
+    with pytest.raises(FitError, match=r"^P has shape \(1, 2\) but the law has m=3 groups"):
+        law.predict(P[:1, :2])
+    with pytest.raises(FitError, match=r"^P row 0 .* sums to"):
+        LogLinearStaticLaw().fit(2 * P, static_losses(P, A, b, c))
+    with pytest.raises(FitError, match=r"^L has shape \(13, 3\) but 12 rows are needed"):
+        LogLinearStaticLaw().fit(P, np.vstack([static_losses(P, A, b, c), np.ones((1, 3))]))
+    L = static_losses(P, A, b, c)
+    with pytest.raises(FitError, match=r"^L has shape \(11, 3\) but 12 rows are needed"):
+        law.score(P, L[:11])
+    with pytest.raises(FitError, match=r"^L has shape \(12, 2\) but the law has m=3 groups"):
+        law.score(P, L[:, :2])
+
+
+@pytest.mark.parametrize("key, good, bad", [
+    ("delta", 1e-9, 0.0),
+    ("n_restarts", 1, 0), ("n_restarts", 1, 2.0), ("n_restarts", 1, True),
+    ("n_refine", 1, 0),
+    ("max_iter", 1, 0),
+])
+def test_static_law_hyperparameters_take_the_boundary_and_refuse_the_next_value(key, good, bad):
+    rng = np.random.default_rng(1)
+    A, b, c = true_static_law(2, rng)
+    P = rng.dirichlet(np.ones(2), size=6)
+    LogLinearStaticLaw(**{key: good}).fit(P, static_losses(P, A, b, c))
+    with pytest.raises(ConfigError, match=rf"{key}|Huber delta"):
+        LogLinearStaticLaw(**{key: bad}).fit(P, static_losses(P, A, b, c))
+
+
+def test_log_linear_dynamic_law_names_the_first_non_positive_loss():
+    law = LogLinearDynamicLaw()
+    L_t = np.array([[2.0, 1.5], [0.5, 3.0]])
+    L_next = np.array([[1.9, 1.4], [0.0, 2.9]])  # 0.5 ≤ 1 is fine; the 0.0 is not
+    with pytest.raises(FitError, match=r"L_next\[1, 0\] = 0\.0; the log-linear dynamic law needs losses > 0"):
+        law.fit(np.full((2, 2), 0.5), L_t, L_next)
