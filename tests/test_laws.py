@@ -454,6 +454,64 @@ def test_static_law_hyperparameters_take_the_boundary_and_refuse_the_next_value(
 def test_log_linear_dynamic_law_names_the_first_non_positive_loss():
     law = LogLinearDynamicLaw()
     L_t = np.array([[2.0, 1.5], [0.5, 3.0]])
-    L_next = np.array([[1.9, 1.4], [0.0, 2.9]])  # 0.5 ≤ 1 is fine; the 0.0 is not
+    L_next = np.array([[0.9, 1.4], [0.0, 2.9]])  # losses below 1 nat are fine; the 0.0 is not
     with pytest.raises(FitError, match=r"L_next\[1, 0\] = 0\.0; the log-linear dynamic law needs losses > 0"):
         law.fit(np.full((2, 2), 0.5), L_t, L_next)
+
+
+def test_static_law_screening_objective_is_the_mean_huber_loss_of_its_prediction():
+    # _fit_group ranks its restarts by this objective before refining the best: it must be the fit's own loss
+    rng = np.random.default_rng(2)
+    P = rng.dirichlet(np.ones(3), size=9)
+    y = rng.uniform(2.0, 3.0, 9)
+    thetas = np.column_stack([np.log(rng.uniform(0.5, 1.5, 5)), rng.normal(0, 1, 5), rng.normal(0, 2, (5, 3))])
+    law = LogLinearStaticLaw(delta=0.3)
+    pred = np.exp(thetas[:, :1]) + np.exp(thetas[:, 1:2] - thetas[:, 2:] @ P.T)
+    r = pred - y[None, :]
+    assert np.any(np.abs(r) < 0.3) and np.any(np.abs(r) > 0.3)  # both branches of the Huber loss are used
+    huber = np.where(np.abs(r) <= 0.3, 0.5 * r**2, 0.3 * (np.abs(r) - 0.15))
+    np.testing.assert_allclose(law._huber_np(thetas, P, y), huber.mean(axis=1), rtol=1e-12)
+    # an overflowing exponent is clipped at 60 (exp(60) ≈ 1e26): a huge loss that ranks last, not an overflow
+    wild = thetas.copy()
+    wild[0, 1] = 1e4
+    scores = law._huber_np(wild, P, y)
+    r0 = np.exp(wild[0, 0]) + np.exp(60.0) - y
+    assert scores[0] == pytest.approx(np.mean(0.3 * (r0 - 0.15))) and scores[0] > scores[1:].max()
+
+
+def test_static_law_initial_points_sit_below_the_losses_and_match_their_level():
+    from raymix.laws.static import _C_FRACTIONS
+
+    rng = np.random.default_rng(3)
+    P = rng.dirichlet(np.ones(3), size=10)
+    y = rng.uniform(0.4, 0.9, 10)  # losses below 1 nat: the floor must scale with them
+    law = LogLinearStaticLaw(n_restarts=40)
+    thetas = law._initial_points(P, y, np.random.default_rng(0))
+    assert thetas.shape == (40, 5)
+    base, rand = thetas[: len(_C_FRACTIONS)], thetas[len(_C_FRACTIONS):]
+    for f, theta in zip(_C_FRACTIONS, base):
+        # the floor c0 = f·min(L), and log(L − c0) fitted by least squares on P (the prediction matches it)
+        assert np.exp(theta[0]) == pytest.approx(f * y.min())
+        w, *_ = np.linalg.lstsq(P, np.log(y - f * y.min()), rcond=None)
+        np.testing.assert_allclose(theta[1] - P @ theta[2:], P @ w, atol=1e-10)
+    # random restarts: a floor in [0, 0.995·min L) and β matching the mean reducible loss for their a
+    c = np.exp(rand[:, 0])
+    assert np.all(c < 0.995 * y.min())
+    beta = np.array([np.mean(np.log(y - ci) + P @ t[2:]) for ci, t in zip(c, rand)])
+    np.testing.assert_allclose(rand[:, 1], beta, rtol=1e-12)
+
+
+def test_input_checks_quote_where_the_bad_entries_are():
+    from raymix.laws.base import as_matrix, check_proportions
+
+    assert as_matrix("P", [[1.0]]).shape == (1, 1)  # one run of one column is not empty
+    X = np.ones((4, 3))
+    X[1, 0] = np.nan
+    with pytest.raises(FitError, match=r"^L of shape \(4, 3\) has NaN/inf entries at \(row, col\) \[\[1, 0\]\]"):
+        as_matrix("L", X)
+    X[:] = np.inf  # twelve bad entries: the first five are quoted
+    with pytest.raises(FitError, match=r"\[\[0, 0\], \[0, 1\], \[0, 2\], \[1, 0\], \[1, 1\]\]; drop"):
+        as_matrix("L", X)
+    P = np.array([[0.0, 0.5, 0.5], [0.6, 0.5, -0.1]])
+    with pytest.raises(FitError, match=r"^P has negative proportions in row 1: \[0\.6, 0\.5, -0\.1\]"):
+        check_proportions("P", P, simplex=False)

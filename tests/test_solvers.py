@@ -241,3 +241,34 @@ def test_minimize_on_simplex_argument_boundaries():
 def test_greedy_optimum_messages_name_it():
     with pytest.raises(FitError, match="greedy_optimum's interaction matrix A"):
         greedy_optimum(np.ones((2, 3)))
+
+
+# ------------------------------------------------------------- what mutation testing found unpinned (5th session)
+def test_solver_inputs_are_refused_at_their_boundaries():
+    from raymix.solvers import egd_update, greedy_optimum, two_group_closed_form
+
+    # finite and summing to 1, but negative: not a point of the simplex
+    with pytest.raises(MixtureError, match=r"needs p on the simplex, got \[1\.2, -0\.2\]"):
+        egd_update(np.array([1.2, -0.2]), np.eye(2), 0.1)
+    # one group is a valid (trivial) problem for the matrix check: nothing to choose
+    np.testing.assert_array_equal(greedy_optimum(np.array([[0.3]])), [1.0])
+    with pytest.raises(FitError, match=r"square \(m, m\) matrix with m >= 1, got shape \(0, 0\)"):
+        greedy_optimum(np.zeros((0, 0)))
+    A = np.array([[2.0, 0.5], [0.3, 1.5]])
+    for bad in ([1.0, 0.0], [1.0, 1.0, 1.0]):
+        with pytest.raises(FitError, match=r"needs b of shape \(2,\) with positive entries"):
+            two_group_closed_form(A, np.array(bad))
+
+
+def test_two_group_closed_form_with_a_flat_direction_takes_the_better_vertex():
+    from raymix.solvers import two_group_closed_form
+
+    # s_1 = 0 (group 1 indifferent to x), s_2 > 0: the derivative has one sign, so a vertex; here x = 1,
+    # where group 2's loss b_2·exp(−A_21) is smaller
+    A = np.array([[1.0, 1.0], [2.0, 0.5]])
+    np.testing.assert_array_equal(two_group_closed_form(A, np.array([1.0, 1.0])), [1.0, 0.0])
+    # s_2 < 0 instead: x = 0 (the interior formula would need log of a non-positive number here)
+    A = np.array([[1.0, 1.0], [0.5, 2.0]])
+    np.testing.assert_array_equal(two_group_closed_form(A, np.array([1.0, 1.0])), [0.0, 1.0])
+    # both flat (s = 0): every x is optimal; the solver returns the vertex x = 0 (f1 < f0 is false)
+    np.testing.assert_array_equal(two_group_closed_form(np.ones((2, 2)), np.array([1.0, 2.0])), [0.0, 1.0])
