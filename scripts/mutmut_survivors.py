@@ -2,9 +2,14 @@
 
     .venv/bin/mutmut run --max-children 2 $(.venv/bin/python scripts/mutmut_survivors.py raymix/methods/policies.py)
 
-mutmut keeps a survivor's verdict until the function it mutates changes, so a test added later is not tried on
-it; naming the survivors re-runs exactly them.  Arguments are source files (default: every mutated file).
-``--counts`` prints killed / timeout / survived / not checked per file instead.
+mutmut keeps a survivor's verdict until the function it mutates changes; naming the survivors re-runs exactly
+them.  But mutmut chooses each mutant's tests from coverage statistics collected before the new tests existed,
+so a re-run by name does not try a new test.  ``--against TESTS...`` does: it runs those pytest arguments in
+``mutants/`` once per survivor, with mutmut's trampoline switched to it (``MUTANT_UNDER_TEST``), and prints
+``killed``/``survived`` per mutant and a summary (exit 1 if any survived).
+
+Arguments are source files (default: every mutated file).  ``--counts`` prints killed / timeout / survived /
+not checked per file instead.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -30,12 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("files", nargs="*", help="source files, e.g. raymix/methods/policies.py (default: all)")
     ap.add_argument("--counts", action="store_true", help="print the verdict counts per file instead")
     ap.add_argument("--root", default=".", help="the project root holding mutants/ (default: .)")
+    ap.add_argument("--against", nargs=argparse.REMAINDER, metavar="PYTEST_ARGS",
+                    help="run these pytest arguments under each survivor (last option on the line)")
     args = ap.parse_args(argv)
     files = meta_files(args.files, Path(args.root))
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         print(f"no mutmut results for {missing}; run `mutmut run` first (from the project root)", file=sys.stderr)
         return 2
+    if args.against:
+        names = [n for f in files for n, c in json.loads(f.read_text())["exit_code_by_key"].items() if c == 0]
+        return against(names, args.against, Path(args.root) / "mutants")
     for f in files:
         codes = json.loads(f.read_text())["exit_code_by_key"]
         if args.counts:
@@ -46,6 +58,25 @@ def main(argv: list[str] | None = None) -> int:
                 if code == 0:
                     print(name)
     return 0
+
+
+def against(names: list[str], pytest_args: list[str], mutants: Path) -> int:
+    """Run ``pytest pytest_args`` in ``mutants`` under each mutant of ``names``; 1 if any survives."""
+    left = []
+    for name in names:
+        env = {**os.environ, "MUTANT_UNDER_TEST": name}
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *pytest_args],
+                             cwd=mutants, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if run.returncode not in (0, 1):  # 2–5: interrupted, internal or usage error, no tests collected
+            print(f"pytest {' '.join(pytest_args)} exited {run.returncode} under {name}; check the arguments "
+                  "(run them in mutants/ by hand)", file=sys.stderr)
+            return 2
+        verdict = "survived" if run.returncode == 0 else "killed"
+        print(f"{verdict} {name}", flush=True)
+        if verdict == "survived":
+            left.append(name)
+    print(f"{len(names) - len(left)} of {len(names)} killed by {' '.join(pytest_args)}")
+    return 1 if left else 0
 
 
 if __name__ == "__main__":

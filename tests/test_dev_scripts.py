@@ -31,3 +31,24 @@ def test_mutmut_survivors_lists_the_survivors_to_rerun_and_counts_verdicts(tmp_p
     # a file mutmut has not run: exit 2 and say what to do
     assert survivors.main(["--root", str(tmp_path), "pkg/other.py"]) == 2
     assert "run `mutmut run` first" in capsys.readouterr().err
+
+
+def test_mutmut_survivors_runs_new_tests_under_each_survivor(tmp_path, capsys, monkeypatch):
+    survivors = _load("mutmut_survivors")
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # the child pytests need no plugins: start fast
+    mutants = tmp_path / "mutants"
+    (mutants / "tests").mkdir(parents=True)
+    # a trampolined function as mutmut writes it: the environment variable picks the mutant
+    (mutants / "mod.py").write_text(
+        "import os\n\n"
+        "def f():\n"
+        "    return 2 if os.environ.get('MUTANT_UNDER_TEST') == 'mod.x_f__mutmut_1' else 1\n")
+    (mutants / "tests" / "test_mod.py").write_text("from mod import f\n\n\ndef test_f():\n    assert f() == 1\n")
+    (mutants / "mod.py.meta").write_text(json.dumps(
+        {"exit_code_by_key": {"mod.x_f__mutmut_1": 0, "mod.x_f__mutmut_2": 0, "mod.x_f__mutmut_3": 1}}))
+    assert survivors.main(["--root", str(tmp_path), "mod.py", "--against", "tests/test_mod.py"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["killed mod.x_f__mutmut_1", "survived mod.x_f__mutmut_2", "1 of 2 killed by tests/test_mod.py"]
+    # arguments that select no test are an error, not a kill
+    assert survivors.main(["--root", str(tmp_path), "mod.py", "--against", "tests/test_mod.py", "-k", "nope"]) == 2
+    assert "exited 5" in capsys.readouterr().err
