@@ -3,8 +3,8 @@
     .venv/bin/mutmut run --max-children 2 $(.venv/bin/python scripts/mutmut_survivors.py raymix/methods/policies.py)
 
 mutmut keeps a survivor's verdict until the function it mutates changes; naming the survivors re-runs exactly
-them.  But mutmut chooses each mutant's tests from coverage statistics collected before the new tests existed,
-so a re-run by name does not try a new test.  ``--against TESTS...`` does: it runs those pytest arguments in
+them.  But mutmut chooses each mutant's tests from coverage statistics that may predate the new tests, so a
+re-run by name may not try them (for the laws it did not; docs/TESTING.md).  ``--against TESTS...`` does: it runs those pytest arguments in
 ``mutants/`` once per survivor, with mutmut's trampoline switched to it (``MUTANT_UNDER_TEST``), and prints
 ``killed``/``survived`` per mutant and a summary (exit 1 if any survived).
 
@@ -32,6 +32,11 @@ def meta_files(paths: list[str], root: Path) -> list[Path]:
     return [root / "mutants" / f"{p}.meta" for p in paths]
 
 
+def survivors(meta: Path) -> list[str]:
+    """Names of the mutants one ``.meta`` file records as survived."""
+    return [name for name, code in json.loads(meta.read_text())["exit_code_by_key"].items() if code == 0]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="*", help="source files, e.g. raymix/methods/policies.py (default: all)")
@@ -46,17 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no mutmut results for {missing}; run `mutmut run` first (from the project root)", file=sys.stderr)
         return 2
     if args.against:
-        names = [n for f in files for n, c in json.loads(f.read_text())["exit_code_by_key"].items() if c == 0]
-        return against(names, args.against, Path(args.root) / "mutants")
+        return against([n for f in files for n in survivors(f)], args.against, Path(args.root) / "mutants")
     for f in files:
-        codes = json.loads(f.read_text())["exit_code_by_key"]
         if args.counts:
+            codes = json.loads(f.read_text())["exit_code_by_key"]
             c = collections.Counter(STATUS.get(v, f"exit {v}") for v in codes.values())
             print(f"{f.relative_to(Path(args.root) / 'mutants').as_posix()[:-5]}: {dict(sorted(c.items()))}")
         else:
-            for name, code in codes.items():
-                if code == 0:
-                    print(name)
+            for name in survivors(f):
+                print(name)
     return 0
 
 
