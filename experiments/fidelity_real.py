@@ -332,10 +332,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # as cpu_scale: the screen gets raymix's lines, Ray's own output goes to <out>/raymix.log
     console_progress(out, capture_native=not argv_given)
-    res = study(source, args.seed, args.t, args.window, methods)
     from experiments.cpu_scale import provenance_entry, record_provenance
 
+    # recorded before the study starts, as cpu_scale does: an interrupted study continued by the same command
+    # lists every invocation with the commit it ran at, not only the one that finished it
     record_provenance(out / "provenance.json", provenance_entry(["python -m experiments.fidelity_real", *argv]))
+    res = study(source, args.seed, args.t, args.window, methods)
     (out / "fig3.json").write_text(json.dumps(res, indent=1, default=float))
     (out / "fig3.md").write_text(markdown(res) + "\n")
     plot(res, out / "fig3.png")

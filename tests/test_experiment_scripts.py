@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -121,7 +123,7 @@ def test_fig3_seeds_combine_into_means_and_a_rank_correlation(tmp_path, capsys):
                        {"aioli": -2.0 - s, "doge": 1.0 - s / 10, "skill_it": 10.0 - s}) for s in (0, 1, 2)]
     for s, r in enumerate(runs):
         (tmp_path / f"s{s}").mkdir()
-        (tmp_path / f"s{s}" / "fig3.json").write_text(__import__("json").dumps(r))
+        (tmp_path / f"s{s}" / "fig3.json").write_text(json.dumps(r))
     assert fidelity_real.main(["combine", *(str(tmp_path / f"s{s}") for s in range(3)),
                                "--out", str(tmp_path / "all")]) == 0
     c = fidelity_real.combine(runs)
@@ -141,3 +143,26 @@ def test_fig3_seeds_combine_into_means_and_a_rank_correlation(tmp_path, capsys):
         fidelity_real.combine([runs[0], _fig3_seed(1, {"aioli": 0.1}, {"aioli": 0.0}, t=200)])
     with pytest.raises(DataError, match="no fig3.json"):
         fidelity_real.main(["combine", str(tmp_path), "--out", str(tmp_path / "x")])
+
+
+def test_fig3_study_records_each_invocation_before_it_runs(tmp_path, monkeypatch):
+    """An interrupted study (killed, out of time) continued by the same command must list every invocation
+    with its commit: provenance is written before the study, not after it."""
+    from experiments import fidelity_real
+
+    src = tmp_path / "table2"
+    src.mkdir()
+    (src / "experiment.json").write_text("{}")
+    monkeypatch.setattr("raymix.progress.console_progress", lambda *a, **k: None)
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fidelity_real, "study", killed)
+    argv = ["--from", str(src), "--seed", "1", "--t", "300", "--window", "50", "--out", str(tmp_path / "fig3")]
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            fidelity_real.main(argv)
+    runs = json.loads((tmp_path / "fig3" / "provenance.json").read_text())["invocations"]
+    assert len(runs) == 2 and all(r["command"].endswith("--out " + str(tmp_path / "fig3")) for r in runs)
+    assert not (tmp_path / "fig3" / "fig3.json").exists()  # nothing presented as a finished study
