@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,3 +167,43 @@ def test_fig3_study_records_each_invocation_before_it_runs(tmp_path, monkeypatch
     runs = json.loads((tmp_path / "fig3" / "provenance.json").read_text())["invocations"]
     assert len(runs) == 2 and all(r["command"].endswith("--out " + str(tmp_path / "fig3")) for r in runs)
     assert not (tmp_path / "fig3" / "fig3.json").exists()  # nothing presented as a finished study
+
+
+def test_variant_pairs_a_variant_with_its_base_by_seed(tmp_path, capsys):
+    """experiments.variant on the committed gh_c4 folders gives the figures experiments/README.md quotes for
+    the 3-eval-window variant; copied runs are left out, and folders that do not pair are refused."""
+    import shutil
+
+    from experiments import variant
+    from raymix.errors import ConfigError, DataError
+
+    res = Path(__file__).resolve().parents[1] / "experiments" / "results"
+    base, n3 = res / "gh_c4" / "table2", res / "gh_c4" / "aioli-n3"
+    c = variant.compare(base, n3)
+    assert [r["label"] for r in c["rows"]] == ["aioli"]  # stratified was copied by --reuse-from: the same runs
+    row = c["rows"][0]
+    assert row["seeds"] == [0, 1, 2, 3, 4] and (row["mean"], row["se"]) == (
+        pytest.approx(-1.269, abs=5e-4), pytest.approx(0.654, abs=5e-4))
+    assert row["per_seed"][0] == pytest.approx(row["variant"][0] - row["base"][0]) and row["verdict"] == "within noise"
+    assert set(c["changed"]) == {"aioli"} and c["changed"]["aioli"][1]["eval_examples"] == 3
+    readme = (res.parent / "README.md").read_text()
+    assert "| 3 − 8 windows | −1.269 ± 0.654 |" in readme
+    # a variant whose aioli+X runs learned X's p exactly as the base did says so, seed by seed
+    v = tmp_path / "v"
+    shutil.copytree(n3, v, ignore=shutil.ignore_patterns("*.png", "*.csv", "*.md", "raymix.log"))
+    for s in (0, 1):
+        f = v / "results" / f"aioli-seed{s}.json"
+        d = json.loads(f.read_text())
+        d["mixture"] = json.loads((base / "results" / f"aioli-seed{s}.json").read_text())["mixture"]
+        f.write_text(json.dumps(d))
+    assert variant.main([str(base), str(v), "--metric", "avg_val_loss", "--out", str(tmp_path / "v.md")]) == 0
+    md = (tmp_path / "v.md").read_text()
+    assert "| aioli |" in md and "| seeds 0, 1 |" in md and md in capsys.readouterr().out + "\n"
+    with pytest.raises(ConfigError, match="differ in"):
+        variant.compare(base, res / "cc_gh_w" / "table3")
+    with pytest.raises(ConfigError, match=r"not in both folders"):
+        variant.compare(base, n3, labels=["doge"])
+    with pytest.raises(DataError, match="share no method label"):
+        variant.compare(base, base)
+    with pytest.raises(DataError, match="no experiment.json"):
+        variant.compare(base, tmp_path)
