@@ -449,7 +449,7 @@ def extract_data(tf: tarfile.TarFile, dest: Path, name: str) -> None:
     directories are written.  Python's ``filter="data"`` does this where the interpreter has it (3.12, and
     3.10.12 / 3.11.4 onwards); older patch releases that ``requires-python`` still admits (Debian 12's 3.11.2)
     get the same refusals by hand instead of a ``TypeError``.  A refused member raises :class:`DataError`
-    naming it, before anything is written."""
+    naming it; ``dest`` is then a temporary folder that :meth:`SourceCache.ensure` discards."""
     if hasattr(tarfile, "data_filter"):
         try:
             tf.extractall(dest, filter="data")
