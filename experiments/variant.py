@@ -66,14 +66,15 @@ def compare(base: Path, variant: Path, metric: str = "avg_test_ppl", labels: lis
         pairs = [(rb[label, s], rv[label, s]) for s in seeds]
         if all(a.to_dict() == b.to_dict() for a, b in pairs):
             continue  # the very same runs (copied by --reuse-from): nothing to compare
-        d = np.array([float(getattr(b.final, metric)) - float(getattr(a.final, metric)) for a, b in pairs])
+        vb = np.array([float(getattr(a.final, metric)) for a, _ in pairs])
+        vv = np.array([float(getattr(b.final, metric)) for _, b in pairs])
+        d = vv - vb
         mean, se = mean_and_se(d)
         diff = {"n": int(d.size), "mean": mean, "se": se}
         same_p = [a.mixture is not None and b.mixture is not None and np.allclose(a.mixture, b.mixture, atol=1e-6)
                   for a, b in pairs]
         rows.append({"label": label, "seeds": seeds, "per_seed": d.tolist(), **diff, "verdict": noise_verdict(diff),
-                     "base": [float(getattr(a.final, metric)) for a, _ in pairs],
-                     "variant": [float(getattr(b.final, metric)) for _, b in pairs], "same_learned_p": same_p})
+                     "base": vb.tolist(), "variant": vv.tolist(), "same_learned_p": same_p})
     if not rows:
         raise DataError(f"{str(base)!r} and {str(variant)!r} share no method label with different runs")
     return {"base": str(base), "variant": str(variant), "metric": metric, "changed": changed, "rows": rows}
@@ -88,9 +89,11 @@ def markdown(c: dict) -> str:
              "|---|---|---|---|---|---|"]
     for r in c["rows"]:
         se = "" if not np.isfinite(r["se"]) else f" ± {r['se']:.3f}"
-        same = "yes" if all(r["same_learned_p"]) else ("no" if not any(r["same_learned_p"]) else
-                                                       "seeds " + ", ".join(str(s) for s, ok in
-                                                                            zip(r["seeds"], r["same_learned_p"]) if ok))
+        same_seeds = [str(s) for s, ok in zip(r["seeds"], r["same_learned_p"]) if ok]
+        if len(same_seeds) == len(r["seeds"]):
+            same = "yes"
+        else:
+            same = "seeds " + ", ".join(same_seeds) if same_seeds else "no"
         lines.append(f"| {r['label']} | {fmt.format(r['mean'])}{se} | {r['verdict']} | "
                      f"{', '.join(fmt.format(x) for x in r['per_seed'])} | {', '.join(map(str, r['seeds']))} | {same} |")
     return "\n".join(lines)
