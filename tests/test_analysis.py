@@ -12,6 +12,7 @@ from raymix.analysis import (
     fit_scale,
     fit_scale_to_dynamics,
     greedy_vs_optimal,
+    leave_one_out,
     similarity,
     static_law_fit_table,
 )
@@ -95,6 +96,26 @@ def test_static_law_fit_table_reports_per_setting_metrics():
     assert good.loc["gh/c4", "mse"] < 3e-6
     assert good.loc["books/c4", "r2"] < 0.9  # misspecification shows up
     assert len(good.loc["ax/bk/se", "r2_per_group"]) == 3
+
+
+def test_leave_one_out_predicts_each_run_from_the_others():
+    rng = np.random.default_rng(4)
+    A = np.array([[2.0, 0.3, 0.1], [0.2, 2.5, 0.4], [0.0, 0.3, 3.0]])
+    rows = static_records("x", A, np.array([1.0, 0.7, 1.2]), np.array([1.8, 2.2, 2.0]), [0], rng, noise=1e-3)
+    P, L = np.array([r["p"] for r in rows]), np.array([r["loss"] for r in rows])
+    factory = lambda: LogLinearStaticLaw(n_restarts=16)  # noqa: E731
+    loo = leave_one_out(P, L, law_factory=factory)
+    assert loo["pred"].shape == L.shape and len(loo["r2_per_group"]) == 3
+    assert loo["r2"] > 0.98  # the law holds: it predicts unseen runs
+    assert loo["r2"] <= factory().fit(P, L).score(P, L)["r2"]
+    # a held-out run's prediction does not see its own loss: corrupt one run, only its residual moves
+    L_bad = L.copy()
+    L_bad[4] += 0.5
+    bad = leave_one_out(P, L_bad, law_factory=factory)
+    np.testing.assert_allclose(bad["pred"][4], loo["pred"][4], atol=1e-3)
+    assert bad["mse"] > 10 * loo["mse"]
+    with pytest.raises(FitError, match="at least m\\+2=5 runs for m=3 groups.*got 4"):
+        leave_one_out(P[:4], L[:4])
 
 
 def test_dynamic_law_fit_table_fits_per_starting_mixture():

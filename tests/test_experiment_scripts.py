@@ -207,3 +207,28 @@ def test_variant_pairs_a_variant_with_its_base_by_seed(tmp_path, capsys):
         variant.compare(base, base)
     with pytest.raises(DataError, match="no experiment.json"):
         variant.compare(base, tmp_path)
+
+
+def test_law_holdout_refits_dmls_law_and_scores_it_out_of_sample(tmp_path, capsys, monkeypatch):
+    """experiments.law_holdout on the committed gh_c4 Table 2 folder: refitting DML's law on DML's own sweep picks
+    DML's p again on every seed, the held-out R² is below the in-sample one, and experiments/README.md quotes
+    the rows it prints."""
+    from experiments import law_holdout
+    from raymix.errors import DataError
+
+    res = Path(__file__).resolve().parents[1] / "experiments" / "results"
+    rows = law_holdout.study(res / "gh_c4" / "table2")
+    assert [r["seed"] for r in rows] == [0, 1, 2] and all(r["runs"] == 9 and r["m"] == 2 for r in rows)
+    assert all(r["same_p"] and r["same_horizon"] for r in rows)
+    assert all(r["r2_loo_min"] <= r["r2_loo"] < r["r2_in"] <= 1 for r in rows)
+    strat = json.loads((res / "gh_c4" / "table2" / "results" / "stratified-seed0.json").read_text())
+    dml = json.loads((res / "gh_c4" / "table2" / "results" / "dml-seed0.json").read_text())
+    assert rows[0]["measured_gain"] == pytest.approx(dml["avg_val_loss"] - strat["avg_val_loss"])
+    monkeypatch.chdir(res.parents[1])  # the README quotes the command as run from the repository root
+    assert law_holdout.main(["experiments/results/gh_c4/table2", "--out", str(tmp_path / "h.md")]) == 0
+    md = (tmp_path / "h.md").read_text()
+    assert md == capsys.readouterr().out and md.count("| `experiments/results/gh_c4/table2` |") == 3
+    readme = (res.parent / "README.md").read_text()
+    assert all(line in readme for line in md.splitlines()[2:])
+    with pytest.raises(DataError, match="no seed with both dml and stratified"):
+        law_holdout.study(res / "gh_c4" / "aioli-n3")

@@ -15,8 +15,9 @@ import pandas as pd
 
 from raymix.errors import FitError
 from raymix.laws import LinearDynamicLaw, LogLinearDynamicLaw, LogLinearStaticLaw
+from raymix.laws.base import regression_scores
 
-__all__ = ["DYNAMIC_LAWS", "dynamic_law_fit_table", "static_law_fit_table"]
+__all__ = ["DYNAMIC_LAWS", "dynamic_law_fit_table", "leave_one_out", "static_law_fit_table"]
 
 #: Dynamic laws by the name used in the table's ``law`` column.
 DYNAMIC_LAWS: dict[str, Callable[[], Any]] = {
@@ -112,6 +113,40 @@ def static_law_fit_table(
             scores.append(law.score(P, L))
         table.append(_summarize(setting, "log_linear_static", scores, len(idx), m))
     return pd.DataFrame(table, columns=_COLUMNS)
+
+
+def leave_one_out(
+    P: Any, L: Any, *, law_factory: Callable[[], LogLinearStaticLaw] = LogLinearStaticLaw
+) -> dict[str, Any]:
+    """Out-of-sample fit of the log-linear static law on one sweep: each run is predicted by the law fitted on
+    the other runs (leave-one-out).
+
+    Table 5 reports the in-sample fit, which says little when the sweep is small: the law has m + 2
+    parameters per group, and the paper's grid search and DML sweep 10 runs for m = 7 (App. D).  What DML
+    relies on is the law's prediction at a p it has not trained on; this measures that.
+
+    Args:
+        P: ``(n, m)`` proportions of the static runs.
+        L: ``(n, m)`` their final per-group validation losses.
+        law_factory: builds an unfitted law per fold.
+
+    Returns:
+        ``{"pred": (n, m) held-out predictions, "mse", "r2", "mse_per_group", "r2_per_group"}``; R² is the
+        predictive R² (1 − PRESS / SS_tot, SS_tot about the mean of all n runs).  Needs n ≥ m + 2, so that
+        every fold keeps the m + 1 runs the law needs.
+    """
+    P, L = np.asarray(P, dtype=float), np.asarray(L, dtype=float)
+    if P.ndim != 2 or P.shape != L.shape:
+        raise FitError(f"P and L must be (n, m) arrays of equal shape, got {P.shape} and {L.shape}")
+    n, m = P.shape
+    if n < m + 2:
+        raise FitError(f"leave-one-out needs at least m+2={m + 2} runs for m={m} groups (each fold fits on "
+                       f"n-1 >= m+1), got {n}; add static runs")
+    pred = np.empty_like(L)
+    for i in range(n):
+        keep = np.arange(n) != i
+        pred[i] = law_factory().fit(P[keep], L[keep]).predict(P[i:i + 1])[0]
+    return {"pred": pred, **regression_scores(L, pred)}
 
 
 def dynamic_law_fit_table(
