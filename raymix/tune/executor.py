@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import ray
 from ray import tune
 
 from raymix.config import Config, check
-from raymix.errors import CheckpointError, RaymixError
+from raymix.errors import CheckpointError, RaymixError, RaymixWarning
 from raymix.logs import tame_ray_loggers
 from raymix.methods.base import Executor, MixingProblem, Phase
 from raymix.methods.driver import BackendSpec, start_step
@@ -116,6 +117,28 @@ def checkpoint_uri(ckpt: tune.Checkpoint) -> str:
         return ckpt.path
     scheme = {"s3": "s3", "gcs": "gs", "hdfs": "hdfs"}.get(kind, kind)
     return f"{scheme}://{ckpt.path}"
+
+
+def unreadable_tune_state(path: str | os.PathLike) -> str | None:
+    """The first of a Tune experiment folder's saved state files (``experiment_state-*.json``, the searcher's
+    ``basic-variant-state-*.json`` and ``tuner.pkl``, both pickles) that is empty, cut short (a pickle without
+    its final STOP opcode) or, for JSON, does not parse; None when all are whole.  A process killed while Tune
+    writes them (a full disk, an out-of-memory kill) leaves such a file, and ``Tuner.restore`` then fails deep
+    inside Tune or re-creates trials without their config."""
+    folder = Path(path)
+    for f in sorted(folder.glob("*.json")) + sorted(folder.glob("*.pkl")):
+        try:
+            data = f.read_bytes()
+            if not data:
+                return str(f)
+            if data[:1] == b"\x80":  # pickle protocol >= 2: a whole pickle ends with STOP
+                if not data.endswith(b"."):
+                    return str(f)
+            else:
+                json.loads(data)
+        except (OSError, ValueError):
+            return str(f)
+    return None
 
 
 def _trial_name(trial: Any) -> str:
@@ -330,6 +353,12 @@ class TuneExecutor(Executor):
         if s.verbose == 0:
             # Tune's new console output prints experiment tables even at verbose=0; the legacy one is silent.
             os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        bad = None if "://" in path or not Path(path).is_dir() else unreadable_tune_state(path)
+        if bad is not None:
+            warnings.warn(f"phase {phase.name!r}: Tune's saved state {bad!r} is unreadable (the process was killed while "
+                          "writing it, e.g. on a full disk); its unfinished runs start again from step 0 (finished "
+                          "runs are kept)", RaymixWarning, stacklevel=2)
+            shutil.rmtree(path)
         if tune.Tuner.can_restore(path):
             tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
             # Callbacks hold this process's progress display and trackers: give the restored run the live ones.

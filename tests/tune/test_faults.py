@@ -163,3 +163,58 @@ def test_interrupted_experiment_continues_with_the_same_out(ray_runtime, tmp_pat
     # one Tune experiment folder per phase: the interrupted one was continued, not duplicated
     phases = [p.name for p in (Path(cfg.out) / "tune").iterdir() if p.is_dir() and not p.name.endswith(".runs")]
     assert len(phases) == 3  # the final runs of stratified, aioli and aioli_static
+
+
+def test_a_phase_whose_tune_state_was_cut_short_starts_again(ray_runtime, tmp_path, monkeypatch):
+    """A driver killed while Tune writes its state (seen on a full disk) leaves an empty searcher state file;
+    ``Tuner.restore`` would then re-create the trial without its config.  The rerun warns, trains that phase's
+    run again from step 0, keeps the other results, and matches an uninterrupted run exactly."""
+    import raymix.tune.executor as executor
+    from raymix.errors import RaymixWarning
+
+    cfg = ExperimentConfig(methods=("stratified", "aioli"), seeds=(0,), total_steps=2000, aioli=AIOLI,
+                           backend=BackendSpec(), out=str(tmp_path / "out"),
+                           tune={"cpus_per_trial": 1, "checkpoint_frequency": 1})
+    reference = run_experiment(cfg.replace(executor="local", out=str(tmp_path / "ref")))
+    log, marker, driver_pid = tmp_path / "events.jsonl", tmp_path / "interrupted", os.getpid()
+
+    class Interrupting(MixingTrainable):
+        def _step(self):
+            out = super()._step()
+            if self.spec.policy == "aioli" and len(self.driver.history) == 3 and not marker.exists():
+                marker.write_text("1")
+                os.kill(driver_pid, signal.SIGUSR1)
+            return out
+
+        def load_checkpoint(self, checkpoint):
+            super().load_checkpoint(checkpoint)
+            with open(log, "a") as fh:
+                fh.write(json.dumps({"event": "restore", "run": self.spec.name}) + "\n")
+
+        def _setup(self, config):
+            super()._setup(config)
+            with open(log, "a") as fh:
+                fh.write(json.dumps({"event": "setup", "policy": self.spec.policy}) + "\n")
+
+    monkeypatch.setattr(executor, "MixingTrainable", Interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg)
+    assert not result_path(cfg.out, "aioli", 0).exists()
+    # Aioli's final phase: the Tune experiment whose trial trains the aioli policy
+    interrupted = [d for d in (Path(cfg.out) / "tune").iterdir()
+                   if any('"policy": "aioli"' in f.read_text() for f in d.glob("*/params.json"))]
+    assert len(interrupted) == 1 and executor.unreadable_tune_state(interrupted[0]) is None
+    interrupted = interrupted[0]
+    for p in interrupted.glob("basic-variant-state-*.json"):
+        p.write_text("")  # what a kill during the write leaves
+    assert executor.unreadable_tune_state(interrupted) is not None
+    before = len(_events(log))
+
+    with pytest.warns(RaymixWarning, match="unreadable.*start again from step 0"):
+        results = run_experiment(cfg)  # the same command again
+    after = _events(log)[before:]
+    assert [r.method for r in results] == ["stratified", "aioli"]
+    assert not any(e["event"] == "restore" for e in after)  # the cut-short phase was not restored
+    assert [e["policy"] for e in after if e["event"] == "setup"] == ["aioli"]  # stratified kept, Aioli retrained
+    for got, ref in zip(results, reference):
+        _same_run(got.final, ref.final)
