@@ -27,22 +27,22 @@ from typing import Any
 
 import numpy as np
 
+from experiments import print_and_save
 from raymix.errors import DataError
 
 
-def _dml_law(folder: Path, seed: int):
-    """An unfitted law with the settings DML used in this experiment (its method_configs override, if any)."""
-    from raymix.laws import LogLinearStaticLaw
+def _dml_config(folder: Path):
+    """The settings DML used in this experiment: DMLConfig with its method_configs override, if any."""
     from raymix.methods.sweeps import DMLConfig
 
     meta = json.loads((folder / "experiment.json").read_text()) if (folder / "experiment.json").is_file() else {}
-    cfg = DMLConfig.from_dict(meta.get("method_configs", {}).get("dml"))
-    return LogLinearStaticLaw(delta=cfg.huber_delta, n_restarts=cfg.restarts, seed=seed)
+    return DMLConfig.from_dict(meta.get("method_configs", {}).get("dml"))
 
 
 def study(folder: Path) -> list[dict[str, Any]]:
     """One row per seed that holds both ``dml`` and ``stratified`` (see the module docstring)."""
     from raymix.analysis import leave_one_out
+    from raymix.laws import LogLinearStaticLaw
     from raymix.methods.sweeps import finite_runs, sweep_table
     from raymix.report import load_results
 
@@ -51,13 +51,17 @@ def study(folder: Path) -> list[dict[str, Any]]:
     if not seeds:
         raise DataError(f"{str(folder)!r} holds no seed with both dml and stratified results; give a Table 2 "
                         "results folder")
+    cfg = _dml_config(folder)
     rows = []
     for seed in seeds:
+        def dml_law(seed: int = seed) -> LogLinearStaticLaw:  # an unfitted law as DML builds it for this seed
+            return LogLinearStaticLaw(delta=cfg.huber_delta, n_restarts=cfg.restarts, seed=seed)
+
         dml, strat = results["dml", seed], results["stratified", seed]
         sweep = finite_runs([r for r in dml.runs if r.spec.role == "search"], "dml")
         P, L = sweep_table(sweep)
-        law = _dml_law(folder, seed).fit(P, L)
-        loo = leave_one_out(P, L, law_factory=lambda s=seed: _dml_law(folder, s))
+        law = dml_law().fit(P, L)
+        loo = leave_one_out(P, L, law_factory=dml_law)
         p_dml = np.asarray(dml.mixture, dtype=float)
         uniform = np.full((1, P.shape[1]), 1.0 / P.shape[1])
         rows.append({
@@ -89,11 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("folders", nargs="+", help="results folders holding dml and stratified (Table 2 analogs)")
     ap.add_argument("--out", default=None, help="also write the markdown table to this file")
     args = ap.parse_args(argv)
-    text = markdown({f: study(Path(f)) for f in args.folders})
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    print_and_save(markdown({f: study(Path(f)) for f in args.folders}), args.out)
     return 0
 
 

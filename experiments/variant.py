@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments import print_and_save
 from raymix.errors import ConfigError, DataError
 
 #: experiment.json fields that must agree for two folders' runs to pair by seed
@@ -109,11 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     c = compare(Path(args.base), Path(args.variant), args.metric,
                 None if args.methods is None else args.methods.split(","))
-    text = markdown(c)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    print_and_save(markdown(c), args.out)
     return 0
 
 
