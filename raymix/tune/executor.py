@@ -353,7 +353,7 @@ class TuneExecutor(Executor):
         if s.verbose == 0:
             # Tune's new console output prints experiment tables even at verbose=0; the legacy one is silent.
             os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        bad = None if "://" in path or not Path(path).is_dir() else unreadable_tune_state(path)
+        bad = None if "://" in path else unreadable_tune_state(path)  # a folder not there yet holds nothing
         if bad is not None:
             warnings.warn(f"phase {phase.name!r}: Tune's saved state {bad!r} is unreadable (the process was killed while "
                           "writing it, e.g. on a full disk); its unfinished runs start again from step 0 (finished "
