@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -114,19 +115,41 @@ def provenance_entry(command: list[str]) -> dict[str, Any]:
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = None, None
     return {"command": " ".join(command), "raymix_version": __version__, "git_commit": commit,
-            "uncommitted_changes": dirty}
+            "uncommitted_changes": dirty, "packages": package_versions()}
+
+
+#: the installed packages whose versions can change a result (kernels, data pipeline, tokenizer, solvers)
+RESULT_PACKAGES = ("torch", "ray", "transformers", "tokenizers", "pyarrow", "numpy", "scipy")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Python's and :data:`RESULT_PACKAGES`' versions (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in RESULT_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def provenance(cfg: ExperimentConfig, argv: list[str]) -> dict[str, Any]:
-    """Command, version, commit and the per-group cached eval token counts of a results folder."""
+    """Command, versions, commit, the data's identity and the per-group cached eval token counts of a results
+    folder.  ``data``: the shards' digest (:meth:`~raymix.data.manifest.Manifest.data_digest`: equal digests,
+    equal tokens), the tokenizer's checksum and what each group was built from (package versions and
+    checksums), so that a rerun on rebuilt shards can tell whether it trains on the same data."""
     from raymix.data.manifest import load_manifest
 
     man = load_manifest(cfg.backend.shards, verify=False)
     cap = cfg.backend.train.get("eval_examples")
     tokens = {split: {g: min(st.sequences, cap or st.sequences) * man.seq_len for g, st in man.stats[split].items()}
               for split in ("val", "test") if split in man.stats}
-    return {**provenance_entry(["python -m experiments.cpu_scale", *argv]), "eval_tokens_per_group": tokens,
-            "config": cfg.to_dict()}
+    data = {"digest": man.data_digest(), "tokenizer_sha256": man.tokenizer.sha256,
+            "sources": man.sources.get("groups", man.sources)}
+    return {**provenance_entry(["python -m experiments.cpu_scale", *argv]), "data": data,
+            "eval_tokens_per_group": tokens, "config": cfg.to_dict()}
 
 
 def reuse_results(cfg: ExperimentConfig, source: Path) -> list[str]:

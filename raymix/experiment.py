@@ -158,13 +158,27 @@ OUTPUTS = ("experiment.json", "results", "tune", "report.md", "runs.csv", "round
 
 def fingerprint(cfg: ExperimentConfig) -> str:
     """SHA-256 of everything that determines the results (not where or how trials are placed, nor which methods
-    and seeds: see :data:`EXTENDABLE_FIELDS`), including the identity of the data (the manifest's file
-    checksums) for model backends."""
+    and seeds: see :data:`EXTENDABLE_FIELDS`), including the identity of the data for model backends
+    (:func:`raymix.data.manifest.data_digest`: the files' and the tokenizer's checksums, not the sources'
+    descriptions, so shards rebuilt byte-identical from another fetch cache continue the experiment)."""
+    return _fingerprint(cfg, legacy=False)
+
+
+def _fingerprint(cfg: ExperimentConfig, *, legacy: bool) -> str:
+    """``legacy``: the data's identity as raymix ≤ 0.1.0 wrote it into experiment.json (the manifest's bytes,
+    which also changed with the sources' descriptions); still accepted when an experiment is continued."""
+    from raymix.data.manifest import data_digest
+
     d = {k: v for k, v in cfg.to_dict().items() if k not in PLACEMENT_FIELDS + EXTENDABLE_FIELDS}
     if cfg.backend.kind == "model" and cfg.backend.shards:
         manifest = Path(cfg.backend.shards) / "manifest.json"
         if manifest.is_file():
-            d["data"] = hashlib.sha256(manifest.read_bytes()).hexdigest()
+            raw = manifest.read_bytes()
+            try:
+                parsed = None if legacy else json.loads(raw)
+            except json.JSONDecodeError:  # the plan check names a broken manifest; here it is only bytes
+                parsed = None
+            d["data"] = data_digest(parsed) if isinstance(parsed, dict) else hashlib.sha256(raw).hexdigest()
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -210,7 +224,7 @@ def prepare_out(cfg: ExperimentConfig, *, overwrite: bool = False) -> bool:
     except (OSError, json.JSONDecodeError) as e:
         raise ExperimentMismatchError(f"{str(meta)!r} is unreadable ({e}); choose a new --out or pass --overwrite "
                                       "to start afresh") from None
-    if old.get("fingerprint") != fingerprint(cfg):
+    if old.get("fingerprint") not in (fingerprint(cfg), _fingerprint(cfg, legacy=True)):
         diff = _differences(old, cfg.to_dict())
         raise ExperimentMismatchError(
             f"--out {str(out)!r} holds a different experiment (differs in {', '.join(diff)}); choose a new --out, "

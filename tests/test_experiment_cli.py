@@ -274,3 +274,36 @@ def test_children_of_two_identical_parents_with_different_names_are_shared():
         kid = static_run(f"{name}-child", [0.3, 0.7], prob, steps=1100, role="search", resume_from=name)
         kids.append(ex.run_phase(Phase("kids", [kid]), prob)[0])
     assert kids[0].val_loss == kids[1].val_loss and kids[1].spec.resume_from == "uniform-parent"
+
+
+def test_the_data_identity_ignores_how_the_sources_were_described(tmp_path):
+    """An experiment continues on shards rebuilt byte-identical (the sources described from another fetch cache,
+    keys in another order), and refuses shards whose files differ; folders fingerprinted by raymix 0.1.0 (the
+    manifest's raw bytes) still continue."""
+    from raymix.experiment import _fingerprint, fingerprint, prepare_out
+
+    shards, out = tmp_path / "shards", tmp_path / "out"
+    shards.mkdir()
+    manifest = {"version": 1, "raymix_version": "0.1.0", "groups": ["a", "b"], "seq_len": 8,
+                "tokenizer": {"vocab_size": 16, "sha256": "t" * 64},
+                "files": [{"path": "train/group=a/part-00000.parquet", "sha256": "f" * 64}],
+                "sources": {"cache_dir": "/home/one/.cache", "groups": {"a": {"kind": "apt", "version": "1"}}}}
+
+    def write(m: dict) -> None:
+        (shards / "manifest.json").write_text(json.dumps(m, indent=2))
+
+    write(manifest)
+    cfg = ExperimentConfig(methods=("stratified",), seeds=(0,), total_steps=100, executor="local", out=str(out),
+                           backend=BackendSpec(kind="model", shards=str(shards), model="tiny"))
+    out.mkdir()
+    (out / "experiment.json").write_text(json.dumps({**cfg.to_dict(), "fingerprint": fingerprint(cfg)}))
+    write({**manifest, "sources": {"groups": {"a": {"version": "1", "kind": "apt"}}, "cache_dir": "/tmp/c"}})
+    assert prepare_out(cfg) is True
+    write({**manifest, "files": [{"path": "train/group=a/part-00000.parquet", "sha256": "e" * 64}]})
+    with pytest.raises(ExperimentMismatchError, match=r"differs in the data"):
+        prepare_out(cfg)
+
+    write(manifest)
+    (out / "experiment.json").write_text(json.dumps({**cfg.to_dict(), "fingerprint": _fingerprint(cfg, legacy=True)}))
+    assert _fingerprint(cfg, legacy=True) != fingerprint(cfg)
+    assert prepare_out(cfg) is True

@@ -169,6 +169,23 @@ def test_fig3_study_records_each_invocation_before_it_runs(tmp_path, monkeypatch
     assert not (tmp_path / "fig3" / "fig3.json").exists()  # nothing presented as a finished study
 
 
+def test_provenance_records_the_data_and_the_package_versions(make_shards):
+    """A results folder says which data it was trained on (equal digests: equal tokens) and with which
+    versions of the packages that shape a result, so a rerun that disagrees can be told apart."""
+    from importlib.metadata import version
+
+    from raymix.data.manifest import load_manifest
+
+    shards = make_shards(groups=("github", "c4"))
+    cfg = cpu_scale.experiment("table2", "gh_c4", str(shards), "out", steps=100, seeds=(0,))
+    entry = cpu_scale.provenance(cfg, ["table2", "--setting", "gh_c4"])
+    man = load_manifest(shards, verify=False)
+    assert entry["data"]["digest"] == man.data_digest() and entry["data"]["tokenizer_sha256"] == man.tokenizer.sha256
+    assert entry["packages"]["torch"] == version("torch") and entry["packages"]["ray"] == version("ray")
+    assert entry["packages"]["python"].count(".") == 2 and entry["packages"]["pyarrow"]
+    assert entry["command"] == "python -m experiments.cpu_scale table2 --setting gh_c4"
+
+
 def test_variant_pairs_a_variant_with_its_base_by_seed(tmp_path, capsys):
     """experiments.variant on the committed gh_c4 folders gives the figures experiments/README.md quotes for
     the 3-eval-window variant; copied runs are left out, and folders that do not pair are refused."""

@@ -187,6 +187,10 @@ class Manifest:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
+    def data_digest(self) -> str:
+        """Hex SHA-256 of what identifies the data (see :func:`data_digest`)."""
+        return data_digest(self.to_dict())
+
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         try:
@@ -204,6 +208,22 @@ class Manifest:
         tmp.write_text(self.to_json())
         os.replace(tmp, path)
         return path
+
+
+#: Manifest fields that describe where the data came from, not what it is: left out of :func:`data_digest`.
+PROVENANCE_FIELDS = ("sources", "raymix_version")
+
+
+def data_digest(manifest: dict[str, Any]) -> str:
+    """Hex SHA-256 of a manifest's data identity: every file's checksum, the tokenizer's, the windows' length,
+    the split and the counts, as canonical JSON (sorted keys).
+
+    Left out are :data:`PROVENANCE_FIELDS`: the sources' descriptions change with where the fetch cache lives
+    and whether an artefact came from it or from the network, though the shards are byte-identical; what the
+    sources put into the shards is in the files' checksums.  Two shard directories with the same digest hold
+    the same tokens."""
+    ident = {k: v for k, v in manifest.items() if k not in PROVENANCE_FIELDS}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
 #: Digests already verified in this process, keyed by (absolute path, size, mtime_ns): a trainer that opens

@@ -150,7 +150,13 @@ class SourceCache:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return target, meta
+        # as a later lookup will read it (sorted keys): the shards' manifest must not depend on whether an
+        # artefact was fetched now or found in the cache
+        return target, json.loads((target / _ARTEFACT_FILE).read_text())
+
+    def discard(self, key: str) -> None:
+        """Remove the entry ``key`` (it is fetched again on the next :meth:`ensure`)."""
+        shutil.rmtree(self.root / key, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------------ components
@@ -256,26 +262,58 @@ class AptComponent(Component):
                 "files from https://packages.debian.org) and put them into <cache>/downloads/")
 
     def _obtain(self, cache: SourceCache, name: str, version: str, work: Path) -> Path:
-        for pattern in (f"{name}_{version}_*.deb", f"{name}_*.deb"):
+        """The pinned version from the downloads folder, else from apt; only then (unless ``strict_versions``)
+        another version from the downloads folder, else apt's candidate (the caller warns about a stand-in)."""
+        def from_downloads(pattern: str) -> Path | None:
             found = sorted(cache.downloads.glob(pattern)) if cache.downloads.is_dir() else []
-            if found and (pattern.startswith(f"{name}_{version}") or not self.strict_versions):
-                shutil.copy2(found[-1], work / found[-1].name)
-                return work / found[-1].name
+            if not found:
+                return None
+            shutil.copy2(found[-1], work / found[-1].name)
+            return work / found[-1].name
+
+        pinned = from_downloads(f"{name}_{version}_*.deb")
+        if pinned is not None:
+            return pinned
         try:
             _run(["apt-get", "download", f"{name}={version}"], work, f"Debian package {name}={version}",
                  self._manual_hint())
         except SourceUnavailableError:
             if self.strict_versions:
                 raise
-            log.warning("pinned %s=%s unavailable; falling back to the candidate version", name, version)
+            log.info("pinned %s=%s unavailable; looking for another version", name, version)
+            other = from_downloads(f"{name}_*.deb")
+            if other is not None:
+                return other
             _run(["apt-get", "download", name], work, f"Debian package {name}", self._manual_hint())
         debs = sorted(work.glob(f"{name}_*.deb"))
         if not debs:
             raise SourceUnavailableError(f"apt-get download {name} produced no .deb in {work}. {self._manual_hint()}")
         return debs[0]
 
+    def _pinned_obtainable(self, cache: SourceCache, name: str, version: str) -> bool:
+        """Whether ``name=version`` can be had now: a matching file in the downloads folder, or apt's lists
+        (``apt-cache show``, local: no network) know it."""
+        if cache.downloads.is_dir() and any(cache.downloads.glob(f"{name}_{version}_*.deb")):
+            return True
+        try:
+            proc = subprocess.run(["apt-cache", "show", f"{name}={version}"], capture_output=True, text=True)
+        except OSError:
+            return False
+        return proc.returncode == 0
+
     def prepare(self, cache: SourceCache) -> Path:
         key = self.key + "--" + "+".join(f"{n}_{v}" for n, v in self.packages)
+        hit = cache.lookup(key)
+        if hit is not None:
+            # an entry made while a pinned version was unavailable is fetched again once it is available
+            # (e.g. after `apt-get update`), instead of standing in for it for ever
+            stand_ins = [a for a in hit[1].get("artefacts", []) if a.get("version") != a.get("pinned_version")]
+            if stand_ins and all(self._pinned_obtainable(cache, a["package"], a["pinned_version"])
+                                 for a in stand_ins):
+                log.info("%s: the pinned %s is available now; fetching it in place of the cached %s", self.key,
+                         ", ".join(f"{a['package']}={a['pinned_version']}" for a in stand_ins),
+                         ", ".join(a["version"] for a in stand_ins))
+                cache.discard(key)
 
         def build(tmp: Path) -> dict[str, Any]:
             work = Path(tempfile.mkdtemp(prefix=".tmp-deb-", dir=tmp.parent))
@@ -295,6 +333,13 @@ class AptComponent(Component):
             return {"kind": "apt", "artefacts": artefacts}
 
         root, meta = cache.ensure(key, build)
+        for a in meta.get("artefacts", []):
+            if a.get("version") != a.get("pinned_version"):
+                log.warning("%s: using %s %s in place of the pinned %s, which could not be had: the shards will "
+                            "differ from those built with the pinned version (the manifest records the version "
+                            "used); run `apt-get update` (or put %s_%s_*.deb into %s) and build again to get it",
+                            self.key, a["package"], a["version"], a["pinned_version"], a["package"],
+                            a["pinned_version"], cache.downloads)
         self._meta = meta
         return root / "root"
 

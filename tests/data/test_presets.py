@@ -5,8 +5,12 @@ Network is only used by the test marked ``slow`` (a real apt/npm fetch).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import json
+import logging
+import os
 import shutil
 import subprocess
 import tarfile
@@ -373,6 +377,90 @@ def test_apt_component_unpacks_manual_deb(tmp_path):
     art = comp.describe()["artefacts"][0]
     assert art["version"] == "0.48.5+nmu2" and art["file"] == deb.name
     assert comp.describe()["license"].startswith("GPL-2.0")
+
+
+def _gcide_deb(tmp_path: Path, version: str, entries: list[tuple[list[str], str]] = DICT_ENTRIES) -> Path:
+    pkg = tmp_path / f"pkg-{version}"
+    _write_dictd(pkg / "usr/share/dictd", entries)
+    (pkg / "DEBIAN").mkdir()
+    (pkg / "DEBIAN/control").write_text(f"Package: dict-gcide\nVersion: {version}\nArchitecture: all\n"
+                                        "Maintainer: t <t@example.org>\nDescription: test\n")
+    deb = tmp_path / f"dict-gcide_{version}_all.deb"
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(pkg), str(deb)], check=True, capture_output=True)
+    return deb
+
+
+def _offline_apt(tmp_path: Path, monkeypatch) -> None:
+    """apt-get / apt-cache that know no package (as with stale or missing lists), first on PATH: no network."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("apt-get", "apt-cache"):
+        (bin_dir / tool).write_text("#!/bin/sh\necho \"E: Version not found\" >&2\nexit 100\n")
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ.get('PATH', '')}")
+
+
+@contextlib.contextmanager
+def _warnings_of(logger: str) -> Iterator[list[str]]:
+    """The warnings ``logger`` emits inside the block (its own handler: independent of how logging is set up)."""
+    said: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    lg = logging.getLogger(logger)
+    lg.addHandler(handler)
+    try:
+        yield said
+    finally:
+        lg.removeHandler(handler)
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
+def test_apt_stand_in_is_announced_and_replaced_once_the_pinned_version_can_be_had(tmp_path, monkeypatch):
+    """The pinned version missing (stale apt lists), another one stands in, with a warning naming both; the
+    cache entry, keyed by the pinned version, must not keep standing in once the pinned one can be had."""
+    stand_in = _gcide_deb(tmp_path, "0.48.5+nmu1", [(h, b.replace("fertilized", "old")) for h, b in DICT_ENTRIES])
+    pinned = _gcide_deb(tmp_path, "0.48.5+nmu2")
+    _offline_apt(tmp_path, monkeypatch)
+    cache = SourceCache(tmp_path / "cache")
+    cache.downloads.mkdir(parents=True)
+    shutil.copy2(stand_in, cache.downloads)
+
+    def build() -> tuple[list[str], str]:
+        comp = GcideComponent(chunk_chars=1)
+        docs = list(comp.iter_documents(comp.prepare(cache)))
+        return docs, comp.describe()["artefacts"][0]["version"]
+
+    with _warnings_of("raymix.data.presets") as said:
+        docs, version = build()
+    assert version == "0.48.5+nmu1" and docs[-1] == "Zygote, n. (Biol.) A old cell."
+    assert "using dict-gcide 0.48.5+nmu1 in place of the pinned 0.48.5+nmu2" in said[0]
+    assert "apt-get update" in said[0]
+    with _warnings_of("raymix.data.presets") as said:
+        assert build()[1] == "0.48.5+nmu1"  # still unavailable: the cached stand-in, announced again
+    assert len(said) == 1 and "in place of the pinned" in said[0]
+
+    shutil.copy2(pinned, cache.downloads)  # now it can be had
+    with _warnings_of("raymix.data.presets") as said:
+        docs, version = build()
+    assert version == "0.48.5+nmu2" and docs[-1] == "Zygote, n. (Biol.) A fertilized cell."
+    assert said == []
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
+def test_source_description_is_the_same_fetched_or_cached(tmp_path, monkeypatch):
+    """The manifest records each component's description: byte for byte the same whether the artefact was
+    fetched by this build or found in the cache (else the same data would get another identity)."""
+    deb = _gcide_deb(tmp_path, "0.48.5+nmu2")
+    _offline_apt(tmp_path, monkeypatch)
+    cache = SourceCache(tmp_path / "cache")
+    cache.downloads.mkdir(parents=True)
+    shutil.copy2(deb, cache.downloads)
+    described = []
+    for _ in range(2):  # fetched, then cached
+        comp = GcideComponent(chunk_chars=1)
+        comp.prepare(cache)
+        described.append(json.dumps(comp.describe()))
+    assert described[0] == described[1]
 
 
 # ------------------------------------------------------------------------------------------------ registry
