@@ -165,8 +165,8 @@ def fingerprint(cfg: ExperimentConfig) -> str:
 
 
 def _fingerprint(cfg: ExperimentConfig, *, legacy: bool) -> str:
-    """``legacy``: the data's identity as raymix ≤ 0.1.0 wrote it into experiment.json (the manifest's bytes,
-    which also changed with the sources' descriptions); still accepted when an experiment is continued."""
+    """``legacy``: the data's identity as experiment.json files written before 2026-11-30 hold it (the manifest's
+    bytes, which also changed with the sources' descriptions); still accepted when an experiment is continued."""
     from raymix.data.manifest import data_digest
 
     d = {k: v for k, v in cfg.to_dict().items() if k not in PLACEMENT_FIELDS + EXTENDABLE_FIELDS}
