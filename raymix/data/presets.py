@@ -243,6 +243,11 @@ class StdlibComponent(Component):
                 yield text
 
 
+def _stand_ins(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The artefacts of an apt entry's metadata whose version is not the pinned one."""
+    return [a for a in meta.get("artefacts", []) if a.get("version") != a.get("pinned_version")]
+
+
 class AptComponent(Component):
     """Debian packages fetched with ``apt-get download NAME=VERSION`` and unpacked with ``dpkg-deb -x``.
 
@@ -308,7 +313,7 @@ class AptComponent(Component):
         if hit is not None:
             # an entry made while a pinned version was unavailable is fetched again once it is available
             # (e.g. after `apt-get update`), instead of standing in for it for ever
-            stand_ins = [a for a in hit[1].get("artefacts", []) if a.get("version") != a.get("pinned_version")]
+            stand_ins = _stand_ins(hit[1])
             if stand_ins and all(self._pinned_obtainable(cache, a["package"], a["pinned_version"])
                                  for a in stand_ins):
                 log.info("%s: the pinned %s is available now; fetching it in place of the cached %s", self.key,
@@ -334,13 +339,12 @@ class AptComponent(Component):
             return {"kind": "apt", "artefacts": artefacts}
 
         root, meta = cache.ensure(key, build)
-        for a in meta.get("artefacts", []):
-            if a.get("version") != a.get("pinned_version"):
-                log.warning("%s: using %s %s in place of the pinned %s, which could not be had: the shards will "
-                            "differ from those built with the pinned version (the manifest records the version "
-                            "used); run `apt-get update` (or put %s_%s_*.deb into %s) and build again to get it",
-                            self.key, a["package"], a["version"], a["pinned_version"], a["package"],
-                            a["pinned_version"], cache.downloads)
+        for a in _stand_ins(meta):
+            log.warning("%s: using %s %s in place of the pinned %s, which could not be had: the shards will "
+                        "differ from those built with the pinned version (the manifest records the version used); "
+                        "run `apt-get update` (or put %s_%s_*.deb into %s) and build again to get it",
+                        self.key, a["package"], a["version"], a["pinned_version"], a["package"],
+                        a["pinned_version"], cache.downloads)
         self._meta = meta
         return root / "root"
 
